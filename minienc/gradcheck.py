@@ -101,9 +101,10 @@ def _random_like(y: Any, rng: np.random.Generator) -> Any:
 
 
 def _numeric_grad(loss: Callable[[], float], t: np.ndarray, eps: float) -> np.ndarray:
-    """Central-difference gradient of `loss()` with respect to `t`, changed in place and restored."""
+    """Central-difference gradient of `loss()` with respect to `t` (nudged in place, restored)."""
     grad = np.zeros_like(t)
     flat, gflat = t.reshape(-1), grad.reshape(-1)  # views: writing flat[i] writes t
+    assert np.shares_memory(flat, t) or t.size == 0, "t must be contiguous"
     for i in range(flat.size):
         orig = flat[i]
         flat[i] = orig + eps
@@ -160,7 +161,7 @@ def check(
         **kwargs: passed to `forward` unchanged except float arrays, which become float64.
 
     Returns:
-        A `GradcheckResult`: `{name: relative error}` for each input and parameter, with `.report()`.
+        A `GradcheckResult`: `{name: relative error}` for each input and parameter.
     """
     params64 = {k: _to_float64(np.asarray(v)) for k, v in params.items()}
     multi = isinstance(x, tuple)
@@ -210,7 +211,7 @@ def assert_gradients(
     tol: float = DEFAULT_TOL,
     **kwargs: Any,
 ) -> GradcheckResult:
-    """Run `check` and raise AssertionError with the report if any tensor is off by more than tol."""
+    """Run `check`; raise AssertionError with the report if any tensor is off by more than tol."""
     result = check(forward, backward, params, x, **kwargs)
     if not result.ok(tol):
         raise AssertionError(f"gradient check failed (tol {tol:.0e}):\n{result.report(tol)}")
