@@ -88,5 +88,6 @@ def check_params(
         w = check_float(f"params[{key!r}]", params[key])
         ok = w.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, w.shape))
         if not ok:
-            want = tuple("*" if s is None else s for s in shape)
+            dims = ", ".join("*" if s is None else str(s) for s in shape)
+            want = f"({dims},)" if len(shape) == 1 else f"({dims})"
             raise ValueError(f"params[{key!r}] of {layer} must have shape {want}, got {w.shape}")

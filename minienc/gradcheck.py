@@ -6,11 +6,11 @@ random upstream gradient `dy` and look at the scalar
     L(params, x) = sum(dy * forward(params, x))
 
 whose exact gradient is what `backward(dy, cache)` should return. Each entry of `x` and of every
-parameter is nudged by ±eps and
+parameter is nudged by ±h (the `step` argument) and
 
-    dL/dθ_i ≈ (L(θ_i + eps) − L(θ_i − eps)) / (2 eps),
+    dL/dθ_i ≈ (L(θ_i + h) − L(θ_i − h)) / (2h),
 
-which is wrong by O(eps²) (truncation) plus O(1e-16 / eps) (rounding): about 1e-10 at eps = 1e-6 in
+which is wrong by O(h²) (truncation) plus O(1e-16 / h) (rounding): about 1e-10 at h = 1e-6 in
 float64. For each tensor the error reported is
 
     max_i |analytic_i − numeric_i| / max(max_i |analytic_i|, max_i |numeric_i|, 1e-8),
@@ -100,19 +100,19 @@ def _random_like(y: Any, rng: np.random.Generator) -> Any:
     return rng.standard_normal(np.shape(y))
 
 
-def _numeric_grad(loss: Callable[[], float], t: np.ndarray, eps: float) -> np.ndarray:
+def _numeric_grad(loss: Callable[[], float], t: np.ndarray, step: float) -> np.ndarray:
     """Central-difference gradient of `loss()` with respect to `t` (nudged in place, restored)."""
     grad = np.zeros_like(t)
     flat, gflat = t.reshape(-1), grad.reshape(-1)  # views: writing flat[i] writes t
     assert np.shares_memory(flat, t) or t.size == 0, "t must be contiguous"
     for i in range(flat.size):
         orig = flat[i]
-        flat[i] = orig + eps
+        flat[i] = orig + step
         up = loss()
-        flat[i] = orig - eps
+        flat[i] = orig - step
         down = loss()
         flat[i] = orig
-        gflat[i] = (up - down) / (2 * eps)
+        gflat[i] = (up - down) / (2 * step)
     return grad
 
 
@@ -140,7 +140,7 @@ def check(
     params: Mapping[str, np.ndarray],
     x: np.ndarray | tuple[np.ndarray, ...],
     *,
-    eps: float = 1e-6,
+    step: float = 1e-6,
     seed: int = 0,
     input_names: tuple[str, ...] | None = None,
     **kwargs: Any,
@@ -155,7 +155,8 @@ def check(
             arguments (e.g. `lambda dy, cache: rnn.backward(dy[0], cache, dh_n=dy[1])`).
         params: the parameters; copied to float64, never modified.
         x: the input, or a tuple of inputs. Integer inputs are not differentiated.
-        eps: the finite-difference step.
+        step: the finite-difference step (named `step`, not `eps`, so that a layer's own `eps`
+            keyword, e.g. layernorm's, passes through to `forward`).
         seed: seeds the random upstream gradient.
         input_names: names for the inputs in the report (default `x`, or `x0`, `x1`, ...).
         **kwargs: passed to `forward` unchanged except float arrays, which become float64.
@@ -193,12 +194,12 @@ def check(
     worst: dict[str, Worst] = {}
     for name, a, g in zip(input_names, xs, dxs):
         if np.issubdtype(a.dtype, np.floating):
-            errors[name], worst[name] = _compare(g, _numeric_grad(loss, a, eps), name)
+            errors[name], worst[name] = _compare(g, _numeric_grad(loss, a, step), name)
     missing = sorted(set(params64) - set(grads))
     if missing:
         raise KeyError(f"backward returned no gradient for parameters {missing}")
     for name, p in params64.items():
-        errors[name], worst[name] = _compare(grads[name], _numeric_grad(loss, p, eps), name)
+        errors[name], worst[name] = _compare(grads[name], _numeric_grad(loss, p, step), name)
     return GradcheckResult(errors, worst)
 
 
