@@ -1,0 +1,202 @@
+"""Machinery shared by the JAX RNN and LSTM: a stack of recurrent layers run with `lax.scan`.
+
+A recurrent layer differs from another only in its *cell*: how the gate pre-activations
+z_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh (G blocks of H columns: G = 1 for the RNN, 4 for
+the LSTM) and the previous state s_{t-1} (h, or (h, c)) give the new state s_t. The rest is here:
+
+- reading the stack from torch's keys (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`,
+  `bias_hh_l{k}`, with `_reverse` for the backward direction), and checking the inputs;
+- the input projection x W_ihᵀ + b_ih + b_hh for every time step at once, as one matmul;
+- the time loop: `jax.lax.scan` carries the state through the steps (`reverse=True` walks
+  T-1 .. 0 and still stacks the outputs in time order);
+- the length mask, and layers stacked on the concatenated directions.
+
+Lengths, by masking. Sequence b is real for t < L_b. At a padding step the state is carried over,
+
+    s_t = m_t ⊙ cell(z_t, s_{t-1}) + (1 - m_t) ⊙ s_{t-1},      out_t = m_t ⊙ h_t,
+
+with m_t = [t < L_b]. Going forward, the carry after step T - 1 is the state at the last real
+step; going backward in time, the carry stays s_0 until t = L_b - 1, so the reverse direction
+starts at each sequence's own last real step. This is what torch's `pack_padded_sequence`
+computes, without packing. Padded inputs are zeroed first, so whatever they hold (even NaN) reaches
+neither the output nor the gradients. Backward through time is `jax.grad` of the scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from minienc.jax._checks import (
+    as_float,
+    as_int,
+    check_last_dim,
+    check_ndim,
+    check_params,
+    known_values,
+)
+
+State = tuple[Array, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One recurrent cell: `step(z, prev) -> new`, z (B, G*H) the full pre-activations, prev and
+    new state tuples of (B, H) arrays, h first."""
+
+    name: str
+    gates: int
+    num_states: int
+    step: Callable[[Array, State], State]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The shape of a stack of recurrent layers, read from its parameter keys."""
+
+    num_layers: int
+    num_directions: int
+    input_size: int
+    hidden_size: int
+    bias: bool
+
+    def keys(self, layer: int, direction: int) -> tuple[str, str, str, str]:
+        """Names of W_ih, W_hh, b_ih, b_hh of one layer and direction (0 forward, 1 reverse)."""
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        return f"weight_ih{sfx}", f"weight_hh{sfx}", f"bias_ih{sfx}", f"bias_hh{sfx}"
+
+
+def parse_params(
+    params: Mapping[str, Any], cell: Cell, dtype: Any
+) -> tuple[Stack, dict[str, Array]]:
+    """Read layers, directions, sizes and bias from torch's keys; check every shape and dtype."""
+    first = {"weight_ih_l0": (None, None), "weight_hh_l0": (None, None)}
+    p = check_params(params, first, cell.name)
+    H = p["weight_hh_l0"].shape[1]
+    I = p["weight_ih_l0"].shape[1]
+    num_layers = 1
+    while f"weight_ih_l{num_layers}" in params or f"weight_hh_l{num_layers}" in params:
+        num_layers += 1
+    num_dirs = 2 if any(k.endswith("_reverse") for k in params) else 1
+    bias = "bias_ih_l0" in params or "bias_hh_l0" in params
+    stack = Stack(num_layers, num_dirs, I, H, bias)
+    G = cell.gates
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(num_layers):
+        for d in range(num_dirs):
+            w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
+            shapes[w_ih] = (G * H, I if layer == 0 else num_dirs * H)
+            shapes[w_hh] = (G * H, H)
+            if bias:
+                shapes[b_ih] = shapes[b_hh] = (G * H,)
+    unexpected = sorted(set(params) - set(shapes))
+    if unexpected:
+        raise ValueError(
+            f"params of {cell.name} has unexpected keys {unexpected}; for {num_layers} layer(s), "
+            f"{num_dirs} direction(s), bias={bias} the keys are {sorted(shapes)}"
+        )
+    return stack, check_params(params, shapes, cell.name, dtype)
+
+
+def check_inputs(
+    x: Any, states0: Mapping[str, Any], lengths: Any, stack: Stack
+) -> tuple[Array, State, Array | None]:
+    """Check x (B, T, I), the initial states (L*dirs, B, H) and lengths (B,); build the mask.
+
+    Returns x, the initial states (zeros where None) and the mask (T, B, 1) or None.
+    """
+    x = as_float("x", x)
+    check_ndim("x", x, 3, "(B, T, I)")
+    check_last_dim("x", x, stack.input_size, "weight_ih_l0")
+    B, T, _ = x.shape
+    shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
+    states = []
+    for name, s in states0.items():
+        if s is None:
+            states.append(jnp.zeros(shape, x.dtype))
+            continue
+        s = as_float(name, s)
+        if s.shape != shape:
+            raise ValueError(
+                f"{name} must have shape {shape} (num_layers * num_directions, B, H), got {s.shape}"
+            )
+        if s.dtype != x.dtype:
+            raise TypeError(
+                f"{name} has dtype {s.dtype} but x has dtype {x.dtype}: they must match"
+            )
+        states.append(s)
+    if lengths is None:
+        return x, tuple(states), None
+    lengths = as_int("lengths", lengths)
+    check_ndim("lengths", lengths, 1, "(B,)")
+    if lengths.shape[0] != B:
+        raise ValueError(f"lengths has shape {lengths.shape} but x has batch size B = {B}")
+    values = known_values(lengths)
+    if values is not None and B and (values.min() < 1 or values.max() > T):
+        raise ValueError(
+            f"lengths must lie in [1, T = {T}] (x has shape {x.shape}), got {values.tolist()}"
+        )
+    mask = (jnp.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, B, 1)
+    return x, tuple(states), mask
+
+
+def run_direction(
+    cell: Cell, z: Array, w_hh: Array, state0: State, mask: Array | None, reverse: bool
+) -> tuple[Array, State]:
+    """Run one direction of one layer over time.
+
+    Args:
+        z: (T, B, G*H) input projections with both biases. w_hh: (G*H, H).
+        state0: the initial state, (B, H) each. mask: (T, B, 1) bool or None.
+
+    Returns:
+        h at every step (T, B, H), and the final carried state, (B, H) each.
+    """
+
+    def step(prev: State, inputs: tuple[Array, Array | None]) -> tuple[State, Array]:
+        z_t, m_t = inputs  # (B, G*H), (B, 1) or None
+        new = cell.step(z_t + prev[0] @ w_hh.T, prev)  # (B, H) @ (H, G*H)
+        if m_t is not None:
+            new = tuple(jnp.where(m_t, n, p) for n, p in zip(new, prev))
+        return new, new[0]
+
+    final, hs = jax.lax.scan(step, state0, (z, mask), reverse=reverse)
+    return hs, final
+
+
+def forward(
+    cell: Cell, params: Mapping[str, Any], x: Any, states0: Mapping[str, Any], lengths: Any
+) -> tuple[Array, State]:
+    """Run the stack: returns out (B, T, dirs*H) and the final states (L*dirs, B, H) each.
+
+    `states0` maps argument names ("h0", "c0") to initial states or None, in the cell's order.
+    """
+    x = as_float("x", x)
+    stack, w = parse_params(params, cell, x.dtype)
+    x, state0, mask = check_inputs(x, states0, lengths, stack)
+    inp = x.transpose(1, 0, 2)  # (T, B, I), time-major for the scan
+    if mask is not None:
+        inp = jnp.where(mask, inp, 0)
+    finals = []
+    for layer in range(stack.num_layers):
+        outs = []
+        for d in range(stack.num_directions):
+            w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
+            z = inp @ w[w_ih].T  # (T, B, D) @ (D, G*H): every step in one matmul
+            if stack.bias:
+                z = z + (w[b_ih] + w[b_hh])
+            s0 = tuple(s[layer * stack.num_directions + d] for s in state0)
+            hs, final = run_direction(cell, z, w[w_hh], s0, mask, reverse=d == 1)
+            outs.append(hs)
+            finals.append(final)
+        inp = jnp.concatenate(outs, axis=2)  # (T, B, dirs*H)
+        if mask is not None:
+            inp = jnp.where(mask, inp, 0)
+    out = inp.transpose(1, 0, 2)  # (B, T, dirs*H)
+    state_n = tuple(jnp.stack(f) for f in zip(*finals))  # (L*dirs, B, H) each
+    return out, state_n

@@ -1,0 +1,67 @@
+"""A stack of Transformer encoder layers, as `torch.nn.TransformerEncoder(layer, num_layers, norm)`.
+
+    x = layer_{L-1}( ... layer_1(layer_0(x)) ... ),   then   y = norm(x)  when a final norm is given
+
+Keys: `layers.{i}.<encoder layer key>` for i = 0 .. L-1 (see `encoder_layer`) and, optionally,
+`norm.weight`, `norm.bias` (the final LayerNorm that pre-LN stacks usually carry). The number of
+layers is read from the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jax import Array
+from jaxtyping import Bool, Float
+
+from minienc.jax import encoder_layer, layernorm
+from minienc.jax._checks import check_known_keys, subparams
+
+__all__ = ["num_layers", "forward"]
+
+
+def num_layers(params: Mapping[str, Array]) -> int:
+    """L, the number of `layers.{i}.` groups in `params` (they must be numbered 0 .. L-1)."""
+    found = {k.split(".")[1] for k in params if k.startswith("layers.") and k.count(".") >= 2}
+    L = len(found)
+    if found != {str(i) for i in range(L)}:
+        raise KeyError(
+            f"params of encoder must number its layers 0 .. L-1, got layers {sorted(found)}"
+        )
+    if L == 0:
+        raise KeyError(
+            "params of encoder has no 'layers.0.*' keys (as nn.TransformerEncoder), "
+            f"got {sorted(params)}"
+        )
+    return L
+
+
+def forward(
+    params: Mapping[str, Array],
+    x: Float[Array, "B T D"],
+    num_heads: int,
+    key_padding_mask: Bool[Array, "B T"] | None = None,
+    norm_first: bool = False,
+    activation: str = "relu",
+    eps: float = 1e-5,
+) -> Float[Array, "B T D"]:
+    """Run x (B, T, D) through every layer (same arguments as `encoder_layer.forward`), then the
+    optional final norm. Returns y of shape (B, T, D)."""
+    L = num_layers(params)
+    known = [k for k in params if k.startswith("layers.")]
+    if "norm.weight" in params or "norm.bias" in params:
+        known += ["norm.weight", "norm.bias"]
+    check_known_keys(params, known, "encoder")
+    for i in range(L):
+        x = encoder_layer.forward(
+            subparams(params, f"layers.{i}."),
+            x,
+            num_heads,
+            key_padding_mask=key_padding_mask,
+            norm_first=norm_first,
+            activation=activation,
+            eps=eps,
+        )
+    if "norm.weight" in known:
+        x = layernorm.forward(subparams(params, "norm."), x, eps)
+    return x

@@ -1,0 +1,93 @@
+"""One Transformer encoder layer, as `torch.nn.TransformerEncoderLayer(batch_first=True)`.
+
+Post-LN (`norm_first=False`, torch's default and BERT's):
+
+    x = norm1(x + self_attn(x))
+    x = norm2(x + linear2(act(linear1(x))))
+
+Pre-LN (`norm_first=True`):
+
+    x = x + self_attn(norm1(x))
+    x = x + linear2(act(linear1(norm2(x))))
+
+Keys: `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.weight`,
+`self_attn.out_proj.bias`, `linear1.weight` (F, D), `linear1.bias`, `linear2.weight` (D, F),
+`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`. Dropout is not
+applied (torch in `eval()` mode, or with dropout=0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jax import Array
+from jaxtyping import Bool, Float
+
+from minienc.jax import activations, layernorm, linear, mha
+from minienc.jax._checks import as_float, check_known_keys, check_ndim, subparams
+
+__all__ = ["ACTIVATIONS", "forward"]
+
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
+
+_PREFIXES = ("self_attn.", "linear1.", "linear2.", "norm1.", "norm2.")
+_REQUIRED = (
+    "self_attn.in_proj_weight",
+    "self_attn.out_proj.weight",
+    "linear1.weight",
+    "linear2.weight",
+    "norm1.weight",
+    "norm2.weight",
+)
+
+
+def forward(
+    params: Mapping[str, Array],
+    x: Float[Array, "B T D"],
+    num_heads: int,
+    key_padding_mask: Bool[Array, "B T"] | None = None,
+    norm_first: bool = False,
+    activation: str = "relu",
+    eps: float = 1e-5,
+) -> Float[Array, "B T D"]:
+    """Self-attention then a position-wise feed-forward network, each with a residual and a norm.
+
+    Args:
+        params: the keys of `nn.TransformerEncoderLayer` (see the module docstring).
+        x: input of shape (B, T, D).
+        num_heads: H, which must divide D (static under jit).
+        key_padding_mask: bool (B, T), True where a token is padding. Padded positions are still
+            computed (as torch does outside its fast path); compare only the real ones.
+        norm_first: pre-LN when True, post-LN when False (static).
+        activation: "relu", "gelu" (exact, erf) or "gelu_tanh" (static).
+        eps: the LayerNorm epsilon.
+
+    Returns:
+        y of shape (B, T, D).
+    """
+    x = as_float("x", x)
+    check_ndim("x", x, 3, "(B, T, D)")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    check_known_keys(params, [k for k in params if k.startswith(_PREFIXES)], "encoder layer")
+    missing = [k for k in _REQUIRED if k not in params]
+    if missing:
+        raise KeyError(
+            f"params of encoder layer is missing {missing} (keys of nn.TransformerEncoderLayer), "
+            f"got {sorted(params)}"
+        )
+    attn, ln1, ln2 = (subparams(params, p) for p in ("self_attn.", "norm1.", "norm2."))
+
+    def self_attn(h: Array) -> Array:
+        return mha.forward(attn, h, h, h, num_heads, key_padding_mask=key_padding_mask)
+
+    def feed_forward(h: Array) -> Array:
+        h = linear.forward(subparams(params, "linear1."), h)  # (B, T, F)
+        h = activations.forward({}, h, kind=activation)
+        return linear.forward(subparams(params, "linear2."), h)  # (B, T, D)
+
+    if norm_first:
+        x = x + self_attn(layernorm.forward(ln1, x, eps))
+        return x + feed_forward(layernorm.forward(ln2, x, eps))
+    x = layernorm.forward(ln1, x + self_attn(x), eps)
+    return layernorm.forward(ln2, x + feed_forward(x), eps)

@@ -1,0 +1,45 @@
+"""Layer normalisation over the last axis, as `torch.nn.LayerNorm(D)`.
+
+μ = mean(x),   σ² = mean((x - μ)²)   (biased, as torch),   y = (x - μ) / √(σ² + eps) · w + b
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+from jax import Array
+from jaxtyping import Float
+
+from minienc.jax._checks import as_float, check_known_keys, check_last_dim, check_params
+
+__all__ = ["forward"]
+
+
+def forward(
+    params: Mapping[str, Array], x: Float[Array, "*B D"], eps: float = 1e-5
+) -> Float[Array, "*B D"]:
+    """Normalise x over its last axis, then scale by `weight` and shift by `bias`.
+
+    Args:
+        params: `weight` and `bias`, each of shape (D,).
+        x: input of shape (B, T, D), or any shape (..., D) with at least one axis.
+        eps: added to the variance before the square root; must be ≥ 0.
+
+    Returns:
+        y of the shape of x.
+    """
+    x = as_float("x", x)
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension (..., D), got shape ()")
+    check_known_keys(params, ("weight", "bias"), "layernorm")
+    p = check_params(params, {"weight": (None,), "bias": (None,)}, "layernorm", x.dtype)
+    D = p["weight"].shape[0]
+    check_params(params, {"bias": (D,)}, "layernorm")
+    check_last_dim("x", x, D, f"params['weight'] of shape {(D,)}")
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
+    xc = x - mu
+    var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1), biased
+    return xc * jax.lax.rsqrt(var + eps) * p["weight"] + p["bias"]

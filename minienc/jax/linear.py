@@ -1,0 +1,37 @@
+"""Linear layer, as `torch.nn.Linear`: y = x Wᵀ + b over the last axis.
+
+`jax.grad` derives what the NumPy version writes by hand: dx = dy W, dW = Σ dyᵀ x, db = Σ dy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jax import Array
+from jaxtyping import Float
+
+from minienc.jax._checks import as_float, check_known_keys, check_last_dim, check_params
+
+__all__ = ["forward"]
+
+_KEYS = ("weight", "bias")
+
+
+def forward(params: Mapping[str, Array], x: Float[Array, "*B in"]) -> Float[Array, "*B out"]:
+    """Apply y = x Wᵀ + b.
+
+    Args:
+        params: `weight` of shape (out, in) and, optionally, `bias` of shape (out,).
+        x: input of shape (B, T, in), or any shape (..., in) with at least one axis.
+
+    Returns:
+        y of shape (B, T, out) (the leading axes of x).
+    """
+    x = as_float("x", x)
+    check_known_keys(params, _KEYS, "linear")
+    w = check_params(params, {"weight": (None, None)}, "linear", x.dtype)["weight"]
+    check_last_dim("x", x, w.shape[1], f"params['weight'] of shape {w.shape}")
+    y = x @ w.T  # (..., in) @ (in, out) -> (..., out)
+    if "bias" in params:
+        y = y + check_params(params, {"bias": (w.shape[0],)}, "linear", x.dtype)["bias"]
+    return y

@@ -1,0 +1,97 @@
+"""Cross-entropy over logits, as `torch.nn.functional.cross_entropy` (classes on the LAST axis).
+
+For position n with logits z_n (C classes), target t_n and label smoothing ε:
+
+    l_n = v_n [(1 - ε)(-log p_{n, t_n}) + (ε / C) Σ_c (-log p_{n, c})],   log p_n = log_softmax(z_n)
+
+with v_n = [t_n ≠ ignore_index]. "none" returns l (the shape of target), "sum" Σ_n l_n, "mean"
+Σ_n l_n / Σ_n v_n. `jax.grad` gives ∂l_n/∂z_n = v_n (p_n - q_n), q_n the smoothed one-hot target.
+
+Difference from torch: when every target is ignored and reduction="mean", torch returns nan
+(0/0); here the loss is 0.0 and the gradient is zero (as the NumPy version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+from jax import Array
+from jaxtyping import Float, Int
+
+from minienc.jax._checks import as_float, as_int, check_no_params, known_values
+from minienc.jax.softmax import log_softmax
+
+__all__ = ["REDUCTIONS", "cross_entropy", "forward"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def cross_entropy(
+    logits: Float[Array, "*B C"],
+    target: Int[Array, "*B"],
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Float[Array, "*R"]:
+    """Cross-entropy between softmax(logits) and integer class targets.
+
+    Args:
+        logits: unnormalised scores of shape (B, T, C), or any shape (..., C), classes last.
+        target: integer classes of shape (B, T), i.e. logits.shape[:-1], with values in [0, C)
+            or equal to `ignore_index` (the range is checked when the values are known).
+        ignore_index: positions whose target equals it add nothing to the loss or its gradient.
+        label_smoothing: ε in [0, 1], the weight moved from the target to the uniform distribution.
+        reduction: "mean" (over the positions not ignored), "sum", or "none" (static under jit).
+
+    Returns:
+        The loss: a scalar for "mean"/"sum", of shape (B, T) for "none".
+    """
+    logits = as_float("logits", logits)
+    target = as_int("target", target)
+    if logits.ndim == 0:
+        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"target has shape {target.shape} but logits has shape {logits.shape}: target must "
+            f"have the shape of logits without its last (class) axis, {logits.shape[:-1]}"
+        )
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    C = logits.shape[-1]
+    values = known_values(target)
+    if values is not None:
+        bad = (values != ignore_index) & ((values < 0) | (values >= C))
+        if bad.any():
+            raise ValueError(
+                f"target values must lie in [0, {C}) for logits of shape {logits.shape} (or "
+                f"equal ignore_index={ignore_index}), got {values[bad].ravel()[0]}"
+            )
+    valid = target != ignore_index
+    safe = jnp.where(valid, target, 0)  # ignored positions look up class 0, then are masked out
+    logp = log_softmax(logits)  # (..., C)
+    nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]  # (...)
+    smooth = -logp.sum(axis=-1)  # (...)
+    eps = label_smoothing
+    losses = jnp.where(valid, (1 - eps) * nll + (eps / C) * smooth, 0).astype(logits.dtype)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / jnp.maximum(valid.sum(), 1).astype(logits.dtype)
+
+
+def forward(
+    params: Mapping[str, Any],
+    logits: Float[Array, "*B C"],
+    target: Int[Array, "*B"],
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Float[Array, "*R"]:
+    """The layer form of `cross_entropy`, taking `params={}` like the NumPy `forward`."""
+    check_no_params(params, "cross_entropy")
+    return cross_entropy(logits, target, ignore_index, label_smoothing, reduction)
