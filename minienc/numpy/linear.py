@@ -56,7 +56,7 @@ def forward(
             )
     y = x @ w.T  # (..., in) @ (in, out) -> (..., out)
     if has_bias:
-        y = y + np.asarray(params["bias"])
+        y += params["bias"]  # in place: y is a fresh array, and this saves a full-size temporary
     return y, (x, w, has_bias)
 
 
