@@ -44,6 +44,7 @@ NAMES = (
     "log_softmax",
     "dropout",
     "cross_entropy",
+    "attention",
 )
 
 DEFAULT_TOL = 1e-9
@@ -141,7 +142,8 @@ def check_against_golden(
             and keyword arguments (see `load(name)`). It returns `(y, cache)`, or just `y` when
             `backward` is None.
         backward: `backward(dy, cache) -> (dx, grads)`, or None to check the forward only. A
-            tuple dx (one entry per input) is compared by its first entry.
+            tuple dx (one entry per input) is compared entry by entry where the file holds
+            `dx.<name>` for each input, else by its first entry.
         tol: the largest max-abs difference allowed per tensor (default 1e-9, for float64).
 
     Returns:
@@ -151,7 +153,11 @@ def check_against_golden(
     tol = DEFAULT_TOL if tol is None else tol
     inputs = [ref[str(n)].copy() for n in ref["inputs"]]
     params = {k.removeprefix("param."): v.copy() for k, v in ref.items() if k.startswith("param.")}
-    kwargs = {k.removeprefix("kwarg."): v.item() for k, v in ref.items() if k.startswith("kwarg.")}
+    kwargs = {
+        k.removeprefix("kwarg."): v.item() if v.ndim == 0 else v.copy()  # masks stay arrays
+        for k, v in ref.items()
+        if k.startswith("kwarg.")
+    }
     result = GoldenResult(name, tol)
 
     out = forward(params, *inputs, **kwargs)
@@ -164,7 +170,12 @@ def check_against_golden(
         return result
 
     dx, grads = backward(ref["dy"].copy(), cache)
-    if "dx" in ref:
+    names = [str(n) for n in ref["inputs"]]
+    if isinstance(dx, tuple | list) and any(f"dx.{n}" in ref for n in names):
+        for n, d in zip(names, dx):  # one gradient per input, e.g. (dq, dk, dv)
+            if f"dx.{n}" in ref:
+                _compare(result, f"dx.{n}", d, ref[f"dx.{n}"])
+    elif "dx" in ref:
         _compare(result, "dx", dx[0] if isinstance(dx, tuple | list) else dx, ref["dx"])
     grads = {} if grads is None else grads
     for key in [k.removeprefix("grad.") for k in ref if k.startswith("grad.")]:

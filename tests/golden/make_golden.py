@@ -5,7 +5,8 @@ Usage: python tests/golden/make_golden.py [OUTDIR]      (default: this script's 
 Each file holds the positional inputs (their names, in order, in `inputs`), the parameters as
 `param.<key>` (torch `state_dict()` keys), the keyword arguments as 0-d arrays `kwarg.<name>`,
 torch's output `y`, a random upstream gradient `dy`, and torch's gradients of sum(dy * y): `dx` for
-the first input (unless it holds integer ids) and `grad.<key>` for each parameter. Parameters are
+the first input (unless it holds integer ids), `dx.<name>` for each floating input when there are
+several, and `grad.<key>` for each parameter. Parameters are
 random and non-zero (biases included). `minienc.golden` reads these files without torch.
 
 Dropout cannot share torch's random mask, so its reference applies the mask of
@@ -107,6 +108,28 @@ def make_cross_entropy() -> Golden:
     )
 
 
+def make_attention() -> Golden:
+    """Scaled dot-product attention on (B, H, T, Dh) = (2, 3, 5|7, 16) with a key-padding mask.
+
+    Batch element 1 has every key padded: its output and gradients are zeros, never NaN. Dh = 16
+    so that the Triton kernel can be checked against the same file.
+    """
+    mask = torch.zeros(2, 7, dtype=torch.bool)  # (B, Tk), True = padding
+    mask[0, 5:] = True
+    mask[1, :] = True
+
+    def attention(p, q, k, v):
+        s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5  # (B, H, Tq, Tk)
+        s = s.masked_fill(mask[:, None, None, :], float("-inf"))
+        m = s.amax(-1, keepdim=True)
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # all-masked rows: no nan
+        e = torch.exp(s - m)
+        return (e / e.sum(-1, keepdim=True).clamp_min(1e-300)) @ v
+
+    q, k, v = randn(2, 3, 5, 16), randn(2, 3, 7, 16), randn(2, 3, 7, 16)
+    return Golden({"q": q, "k": k, "v": v}, attention, {}, {"key_padding_mask": mask.numpy()})
+
+
 MAKERS: dict[str, Callable[[], Golden]] = {
     "linear": make_linear,
     "embedding": make_embedding,
@@ -119,6 +142,7 @@ MAKERS: dict[str, Callable[[], Golden]] = {
     "log_softmax": make_softmax(log=True),
     "dropout": make_dropout,
     "cross_entropy": make_cross_entropy,
+    "attention": make_attention,
 }
 
 
@@ -141,6 +165,8 @@ def arrays_for(name: str) -> dict[str, np.ndarray]:
     first = next(iter(inputs.values()))
     if first.is_floating_point():
         out["dx"] = first.grad.numpy()
+    if len(inputs) > 1:  # several inputs: the gradient of each floating one as dx.<name>
+        out.update({f"dx.{k}": v.grad.numpy() for k, v in inputs.items() if v.is_floating_point()})
     out.update({f"grad.{k}": v.grad.numpy() for k, v in params.items()})
     return out
 
