@@ -16,6 +16,7 @@ AdamW:  θ ← θ(1 − ηλ) first (decoupled weight decay), then Adam with λ 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -87,7 +88,7 @@ class Adam:
         b1, b2 = self.betas
         t = state["step"] + 1
         step_size = self.lr / (1 - b1**t)
-        sqrt_bc2 = np.sqrt(1 - b2**t)
+        sqrt_bc2 = math.sqrt(1 - b2**t)  # a Python float: a NumPy float64 would promote float32
         new_params, ms, vs = {}, {}, {}
         for k, p in params.items():
             g = grads[k]
@@ -122,5 +123,5 @@ def clip_grad_norm(
     if max_norm <= 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     total = float(np.sqrt(sum(float(np.sum(np.square(g))) for g in grads.values())))
-    scale = min(1.0, max_norm / (total + 1e-6))
+    scale = min(1.0, max_norm / (total + 1e-6))  # Python floats keep float32 grads float32
     return {k: g * scale for k, g in grads.items()}, total

@@ -105,3 +105,17 @@ def test_bad_grads_are_named():
         opt.step(params, {**grads_seq[0], "weight": np.zeros((3, 5))}, state)
     with pytest.raises(ValueError, match="max_norm must be positive"):
         optim.clip_grad_norm(grads_seq[0], 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_float32_parameters_stay_float32(name):
+    params, grads_seq = make_problem(6)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    grads = {k: v.astype(np.float32) for k, v in grads_seq[0].items()}
+    opt = CASES[name][0]
+    state = opt.init(params)
+    for _ in range(2):
+        params, state = opt.step(params, grads, state)
+    assert {v.dtype for v in params.values()} == {np.dtype(np.float32)}
+    clipped, _ = optim.clip_grad_norm(grads, 0.1)
+    assert {v.dtype for v in clipped.values()} == {np.dtype(np.float32)}
