@@ -7,6 +7,7 @@ actual shape or dtype, at the door of the function, never a broadcasting error f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ __all__ = [
     "check_last_dim",
     "check_same_shape",
     "check_params",
+    "check_qkv",
 ]
 
 
@@ -91,3 +93,24 @@ def check_params(
             dims = ", ".join("*" if s is None else str(s) for s in shape)
             want = f"({dims},)" if len(shape) == 1 else f"({dims})"
             raise ValueError(f"params[{key!r}] of {layer} must have shape {want}, got {w.shape}")
+
+
+def check_qkv(q: Any, k: Any, v: Any) -> None:
+    """Check attention inputs (B, H, T, Dh): shared (B, H), equal Dh for q and k, equal Tk for k
+    and v, one dtype. Shape-only, so it serves NumPy arrays, JAX arrays and tracers alike."""
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        check_ndim(name, a, 4, "(B, H, T, Dh)")
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            f"q has shape {q.shape} but k has shape {k.shape}: the last dimensions must match"
+        )
+    if q.shape[:2] != k.shape[:2] or v.shape[:3] != k.shape[:3]:
+        raise ValueError(
+            f"q, k, v have shapes {q.shape}, {k.shape}, {v.shape}: they must share (B, H), "
+            "and k and v must share Tk"
+        )
+    for name, a in (("k", k), ("v", v)):
+        if a.dtype != q.dtype:
+            raise TypeError(
+                f"q has dtype {q.dtype} but {name} has dtype {a.dtype}: they must match"
+            )

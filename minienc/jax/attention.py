@@ -21,30 +21,12 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
+from minienc._checks import check_qkv
 from minienc.jax import dropout as dropout_layer
-from minienc.jax._checks import as_bool, as_float, check_ndim
+from minienc.jax._checks import as_bool, as_float
 from minienc.jax.softmax import softmax
 
 __all__ = ["scaled_dot_product_attention", "attention_weights"]
-
-
-def _check_inputs(q: Array, k: Array, v: Array) -> None:
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        check_ndim(name, a, 4, "(B, H, T, Dh)")
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(
-            f"q has shape {q.shape} but k has shape {k.shape}: the last dimensions must match"
-        )
-    if q.shape[:2] != k.shape[:2] or v.shape[:3] != k.shape[:3]:
-        raise ValueError(
-            f"q, k, v have shapes {q.shape}, {k.shape}, {v.shape}: they must share (B, H), "
-            "and k and v must share Tk"
-        )
-    for name, a in (("k", k), ("v", v)):
-        if a.dtype != q.dtype:
-            raise TypeError(
-                f"q has dtype {q.dtype} but {name} has dtype {a.dtype}: they must match"
-            )
 
 
 def _allowed(
@@ -74,7 +56,7 @@ def attention_weights(
 ) -> Float[Array, "B H Tq Tk"]:
     """P = softmax(q kᵀ / √Dh) over the visible keys; all-zero rows for queries that see none."""
     q, k = as_float("q", q), as_float("k", k)
-    _check_inputs(q, k, k)
+    check_qkv(q, k, k)
     B, _, Tq, Dh = q.shape
     Tk = k.shape[2]
     allowed = _allowed(key_padding_mask, causal, B, Tq, Tk)
@@ -111,7 +93,7 @@ def scaled_dot_product_attention(
         y of shape (B, H, Tq, Dh); rows of queries with no visible key are zeros.
     """
     q, k, v = as_float("q", q), as_float("k", k), as_float("v", v)
-    _check_inputs(q, k, v)
+    check_qkv(q, k, v)
     p = attention_weights(q, k, key_padding_mask, causal)  # (B, H, Tq, Tk)
     if dropout_p > 0.0:
         p = dropout_layer.forward({}, p, p=dropout_p, training=True, key=key)

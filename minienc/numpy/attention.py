@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_ndim
+from minienc._checks import check_float, check_qkv
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import softmax as softmax_layer
 
@@ -49,25 +49,6 @@ class AttentionCache(NamedTuple):
     alive: np.ndarray | None  # (B, 1, Tq, 1) r, or None when every row has a key
     dropout_cache: tuple | None
     scale: float
-
-
-def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        check_ndim(name, a, 4, "(B, H, T, Dh)")
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(
-            f"q has shape {q.shape} but k has shape {k.shape}: the last dimensions must match"
-        )
-    if q.shape[:2] != k.shape[:2] or v.shape[:3] != k.shape[:3]:
-        raise ValueError(
-            f"q, k, v have shapes {q.shape}, {k.shape}, {v.shape}: they must share (B, H), "
-            "and k and v must share Tk"
-        )
-    for name, a in (("k", k), ("v", v)):
-        if a.dtype != q.dtype:
-            raise TypeError(
-                f"q has dtype {q.dtype} but {name} has dtype {a.dtype}: they must match"
-            )
 
 
 def _allowed(
@@ -116,7 +97,7 @@ def scaled_dot_product_attention(
         `weights` (B, H, Tq, Tk) (all-zero rows for queries with no visible key).
     """
     q, k, v = check_float("q", q), check_float("k", k), check_float("v", v)
-    _check_inputs(q, k, v)
+    check_qkv(q, k, v)
     B, _, Tq, Dh = q.shape
     Tk = k.shape[2]
     allowed = _allowed(key_padding_mask, causal, B, Tq, Tk)
