@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from minienc._recurrent_keys import Stack, read_stack
 from minienc.jax._checks import (
     as_float,
     as_int,
@@ -55,51 +56,11 @@ class Cell:
     step: Callable[[Array, State], State]
 
 
-@dataclass(frozen=True)
-class Stack:
-    """The shape of a stack of recurrent layers, read from its parameter keys."""
-
-    num_layers: int
-    num_directions: int
-    input_size: int
-    hidden_size: int
-    bias: bool
-
-    def keys(self, layer: int, direction: int) -> tuple[str, str, str, str]:
-        """Names of W_ih, W_hh, b_ih, b_hh of one layer and direction (0 forward, 1 reverse)."""
-        sfx = f"_l{layer}" + ("_reverse" if direction else "")
-        return f"weight_ih{sfx}", f"weight_hh{sfx}", f"bias_ih{sfx}", f"bias_hh{sfx}"
-
-
 def parse_params(
     params: Mapping[str, Any], cell: Cell, dtype: Any
 ) -> tuple[Stack, dict[str, Array]]:
     """Read layers, directions, sizes and bias from torch's keys; check every shape and dtype."""
-    first = {"weight_ih_l0": (None, None), "weight_hh_l0": (None, None)}
-    p = check_params(params, first, cell.name)
-    H = p["weight_hh_l0"].shape[1]
-    I = p["weight_ih_l0"].shape[1]
-    num_layers = 1
-    while f"weight_ih_l{num_layers}" in params or f"weight_hh_l{num_layers}" in params:
-        num_layers += 1
-    num_dirs = 2 if any(k.endswith("_reverse") for k in params) else 1
-    bias = "bias_ih_l0" in params or "bias_hh_l0" in params
-    stack = Stack(num_layers, num_dirs, I, H, bias)
-    G = cell.gates
-    shapes: dict[str, tuple[int, ...]] = {}
-    for layer in range(num_layers):
-        for d in range(num_dirs):
-            w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
-            shapes[w_ih] = (G * H, I if layer == 0 else num_dirs * H)
-            shapes[w_hh] = (G * H, H)
-            if bias:
-                shapes[b_ih] = shapes[b_hh] = (G * H,)
-    unexpected = sorted(set(params) - set(shapes))
-    if unexpected:
-        raise ValueError(
-            f"params of {cell.name} has unexpected keys {unexpected}; for {num_layers} layer(s), "
-            f"{num_dirs} direction(s), bias={bias} the keys are {sorted(shapes)}"
-        )
+    stack, shapes = read_stack(params, cell.gates, cell.name, check_params)
     return stack, check_params(params, shapes, cell.name, dtype)
 
 
