@@ -19,31 +19,15 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_seconds  # bench/ is sys.path[0] when a script here runs
 
 from minienc.numpy import encoder
 
 N_LAYERS, D, H, FFN, B, T = 4, 256, 4, 1024, 32, 128
-
-
-def best_seconds(fns, repeats: int) -> list[float]:
-    """The fastest of `repeats` timed calls of each function, after one warm-up call each.
-
-    The calls alternate (ours, peer, ours, peer, ...) so that both see the same machine load.
-    """
-    times = [[] for _ in fns]
-    for fn in fns:
-        fn()
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
-    return [min(ts) for ts in times]
 
 
 def blas_threads() -> str:
@@ -80,7 +64,8 @@ def main() -> None:
 
     y = ours()
     err = float(np.abs(y - peer().numpy()).max())
-    t_ours, t_peer = best_seconds([ours, peer], args.repeats)
+    best = best_seconds({"ours": ours, "peer": peer}, args.repeats)
+    t_ours, t_peer = best["ours"], best["peer"]
     tok_ours, tok_peer = B * T / t_ours, B * T / t_peer
     versions = {
         "python": platform.python_version(),

@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import platform
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -39,26 +37,13 @@ import jaxlib
 import numpy as np
 import optax
 import torch
+from _timing import best_seconds  # bench/ is sys.path[0] when a script here runs
 
 from minienc.jax import encoder, lstm
 
 N_LAYERS, D, H, FFN, B, T = 4, 256, 4, 1024, 32, 128
 LSTM_I = LSTM_H = 256
 LR, WEIGHT_DECAY = 1e-4, 0.01
-
-
-def best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """The fastest of `repeats` timed calls of each function, after one warm-up call each; the
-    functions take turns. Each must block until its result is ready."""
-    best = {name: float("inf") for name in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def torch_encoder() -> torch.nn.TransformerEncoder:

@@ -12,31 +12,15 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_seconds  # bench/ is sys.path[0] when a script here runs
 
 from minienc.numpy import lstm
 
 I, H, B, T = 256, 256, 32, 128
-
-
-def best_seconds(fns: dict, repeats: int) -> dict[str, float]:
-    """The fastest of `repeats` timed calls of each function, after one warm-up call each.
-
-    The functions take turns, so a neighbour's load on a shared machine falls on both alike.
-    """
-    best = {name: float("inf") for name in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
