@@ -19,7 +19,10 @@ __all__ = [
     "check_same_shape",
     "check_params",
     "check_qkv",
+    "check_cross_entropy_args",
 ]
+
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def _as_array(name: str, x: object) -> np.ndarray:
@@ -114,3 +117,23 @@ def check_qkv(q: Any, k: Any, v: Any) -> None:
             raise TypeError(
                 f"q has dtype {q.dtype} but {name} has dtype {a.dtype}: they must match"
             )
+
+
+def check_cross_entropy_args(
+    logits: Any, target: Any, reduction: str, label_smoothing: float
+) -> None:
+    """Check cross-entropy's logits (..., C) against target (...), and its two options.
+
+    Shape-only, so it serves the NumPy and the JAX build alike.
+    """
+    if logits.ndim == 0:
+        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"target has shape {target.shape} but logits has shape {logits.shape}: target must "
+            f"have the shape of logits without its last (class) axis, {logits.shape[:-1]}"
+        )
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")

@@ -20,12 +20,11 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
+from minienc._checks import REDUCTIONS, check_cross_entropy_args
 from minienc.jax._checks import as_float, as_int, check_no_params, known_values
 from minienc.jax.softmax import log_softmax
 
 __all__ = ["REDUCTIONS", "cross_entropy", "forward"]
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 def cross_entropy(
@@ -50,17 +49,7 @@ def cross_entropy(
     """
     logits = as_float("logits", logits)
     target = as_int("target", target)
-    if logits.ndim == 0:
-        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
-    if target.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"target has shape {target.shape} but logits has shape {logits.shape}: target must "
-            f"have the shape of logits without its last (class) axis, {logits.shape[:-1]}"
-        )
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    check_cross_entropy_args(logits, target, reduction, label_smoothing)
     C = logits.shape[-1]
     values = known_values(target)
     if values is not None:

@@ -32,12 +32,16 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_float, check_int, check_params
+from minienc._checks import (
+    REDUCTIONS,
+    check_cross_entropy_args,
+    check_float,
+    check_int,
+    check_params,
+)
 from minienc.numpy.softmax import log_softmax
 
 __all__ = ["REDUCTIONS", "cross_entropy_forward", "cross_entropy_backward", "forward", "backward"]
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 def cross_entropy_forward(
@@ -68,17 +72,7 @@ def cross_entropy_forward(
     check_params(params, {}, "cross_entropy")
     logits = check_float("logits", logits)
     target = check_int("target", target)
-    if logits.ndim == 0:
-        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
-    if target.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"target has shape {target.shape} but logits has shape {logits.shape}: target must "
-            f"have the shape of logits without its last (class) axis, {logits.shape[:-1]}"
-        )
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    check_cross_entropy_args(logits, target, reduction, label_smoothing)
     C = logits.shape[-1]
     valid = target != ignore_index
     bad = valid & ((target < 0) | (target >= C))
