@@ -59,8 +59,11 @@ def forward(
     xc = x - mu
     var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1), biased
     rstd = 1 / np.sqrt(var + eps)
-    xhat = xc * rstd
-    return xhat * w + b, (xhat, rstd, w)
+    xhat = xc
+    xhat *= rstd  # in place: xc is a fresh array that nothing else reads
+    y = xhat * w
+    y += b
+    return y, (xhat, rstd, w)
 
 
 def backward(
