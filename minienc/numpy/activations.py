@@ -55,10 +55,21 @@ def tanh(x: Float[np.ndarray, "..."]) -> Float[np.ndarray, "..."]:
 
 
 def sigmoid(x: Float[np.ndarray, "..."]) -> Float[np.ndarray, "..."]:
-    """1 / (1 + e^-x), elementwise and overflow-free; x of any shape."""
+    """1 / (1 + e^-x) = (1 + tanh(x/2)) / 2, elementwise and overflow-free; x of any shape.
+
+    The tanh form costs one transcendental call and never overflows, but for very negative x
+    the sum 1 + tanh(x/2) cancels and loses relative precision; there (x < -3, σ < 0.048)
+    e^x / (1 + e^x) is used instead, which is exact to rounding and cannot overflow.
+    """
     x = check_float("x", x)
-    z = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    y = np.tanh(0.5 * x)
+    y *= 0.5
+    y += 0.5
+    tail = x < -3.0
+    if tail.any():
+        z = np.exp(x[tail])
+        y[tail] = z / (1 + z)
+    return y
 
 
 def gelu(x: Float[np.ndarray, "..."]) -> Float[np.ndarray, "..."]:
