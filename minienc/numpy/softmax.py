@@ -48,8 +48,10 @@ def softmax(x: Float[np.ndarray, "..."], axis: int = -1) -> Float[np.ndarray, ".
     """Softmax of x along `axis` (stable); x of any shape with at least one axis."""
     x = check_float("x", x)
     axis = _check_axis(x, axis)
-    e = np.exp(_shifted(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = _shifted(x, axis)  # a fresh array: exponentiate and normalise it in place
+    np.exp(e, out=e)
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
 
 
 def log_softmax(x: Float[np.ndarray, "..."], axis: int = -1) -> Float[np.ndarray, "..."]:
