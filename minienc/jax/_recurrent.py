@@ -32,12 +32,10 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from minienc._recurrent_keys import Stack, read_stack
+from minienc._recurrent_layout import Stack, check_input_shapes, read_stack
 from minienc.jax._checks import (
     as_float,
     as_int,
-    check_last_dim,
-    check_ndim,
     check_params,
     known_values,
 )
@@ -72,38 +70,26 @@ def check_inputs(
     Returns x, the initial states (zeros where None) and the mask (T, B, 1) or None.
     """
     x = as_float("x", x)
-    check_ndim("x", x, 3, "(B, T, I)")
-    check_last_dim("x", x, stack.input_size, "weight_ih_l0")
+    states0 = {name: None if s is None else as_float(name, s) for name, s in states0.items()}
+    if lengths is not None:
+        lengths = as_int("lengths", lengths)
+    shape = check_input_shapes(x, states0, lengths, stack)
     B, T, _ = x.shape
-    shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
-    states = []
     for name, s in states0.items():
-        if s is None:
-            states.append(jnp.zeros(shape, x.dtype))
-            continue
-        s = as_float(name, s)
-        if s.shape != shape:
-            raise ValueError(
-                f"{name} must have shape {shape} (num_layers * num_directions, B, H), got {s.shape}"
-            )
-        if s.dtype != x.dtype:
+        if s is not None and s.dtype != x.dtype:
             raise TypeError(
                 f"{name} has dtype {s.dtype} but x has dtype {x.dtype}: they must match"
             )
-        states.append(s)
+    states = tuple(jnp.zeros(shape, x.dtype) if s is None else s for s in states0.values())
     if lengths is None:
-        return x, tuple(states), None
-    lengths = as_int("lengths", lengths)
-    check_ndim("lengths", lengths, 1, "(B,)")
-    if lengths.shape[0] != B:
-        raise ValueError(f"lengths has shape {lengths.shape} but x has batch size B = {B}")
+        return x, states, None
     values = known_values(lengths)
     if values is not None and B and (values.min() < 1 or values.max() > T):
         raise ValueError(
             f"lengths must lie in [1, T = {T}] (x has shape {x.shape}), got {values.tolist()}"
         )
     mask = (jnp.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, B, 1)
-    return x, tuple(states), mask
+    return x, states, mask
 
 
 def run_direction(

@@ -50,12 +50,10 @@ import numpy as np
 from minienc._checks import (
     check_float,
     check_int,
-    check_last_dim,
-    check_ndim,
     check_params,
     check_same_shape,
 )
-from minienc._recurrent_keys import Stack, read_stack
+from minienc._recurrent_layout import Stack, check_input_shapes, read_stack
 
 State = tuple[np.ndarray, ...]
 
@@ -109,27 +107,17 @@ def check_inputs(
     Returns x, the initial states in x's dtype (zeros where None) and the mask (T, B, 1) or None.
     """
     x = check_float("x", x)
-    check_ndim("x", x, 3, "(B, T, I)")
-    check_last_dim("x", x, stack.input_size, "weight_ih_l0")
-    B, T, _ = x.shape
-    shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
-    states = []
-    for name, s in states0.items():
-        if s is None:
-            states.append(np.zeros(shape, x.dtype))
-            continue
-        s = check_float(name, s)
-        if s.shape != shape:
-            raise ValueError(
-                f"{name} must have shape {shape} (num_layers * num_directions, B, H), got {s.shape}"
-            )
-        states.append(s.astype(x.dtype, copy=False))
+    states0 = {name: None if s is None else check_float(name, s) for name, s in states0.items()}
+    if lengths is not None:
+        lengths = check_int("lengths", lengths)
+    shape = check_input_shapes(x, states0, lengths, stack)
+    T = x.shape[1]
+    states = tuple(
+        np.zeros(shape, x.dtype) if s is None else s.astype(x.dtype, copy=False)
+        for s in states0.values()
+    )
     if lengths is None:
-        return x, tuple(states), None
-    lengths = check_int("lengths", lengths)
-    check_ndim("lengths", lengths, 1, "(B,)")
-    if lengths.shape[0] != B:
-        raise ValueError(f"lengths has shape {lengths.shape} but x has batch size B = {B}")
+        return x, states, None
     if lengths.min() < 1:
         raise ValueError(f"lengths must be at least 1, got {lengths.min()} in {lengths.tolist()}")
     if lengths.max() > T:
@@ -138,7 +126,7 @@ def check_inputs(
             f"got {lengths.max()} in {lengths.tolist()}"
         )
     mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, B, 1)
-    return x, tuple(states), mask
+    return x, states, mask
 
 
 def _order(T: int, reverse: bool) -> range:

@@ -1,9 +1,10 @@
-"""The layout of a stack of recurrent layers, read from torch's parameter keys.
+"""The layout of a stack of recurrent layers: its parameter keys and the shapes of its inputs.
 
-Shared by the NumPy and JAX builds: it looks only at key names and shapes. `nn.RNN`/`nn.LSTM`
-name the weights of layer k `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`,
-with `_reverse` appended for the backward direction; each weight stacks G gate blocks of H rows
-(G = 1 for the RNN, 4 for the LSTM), and layer k > 0 reads both directions of layer k − 1.
+Shared by the NumPy and JAX builds: it looks only at key names and shapes, never at values.
+`nn.RNN`/`nn.LSTM` name the weights of layer k `weight_ih_l{k}`, `weight_hh_l{k}`,
+`bias_ih_l{k}`, `bias_hh_l{k}`, with `_reverse` appended for the backward direction; each
+weight stacks G gate blocks of H rows (G = 1 for the RNN, 4 for the LSTM), and layer k > 0
+reads both directions of layer k − 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Stack", "read_stack"]
+from minienc._checks import check_last_dim, check_ndim
+
+__all__ = ["Stack", "read_stack", "check_input_shapes"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,27 @@ def read_stack(
             f"{num_dirs} direction(s), bias={bias} the keys are {sorted(shapes)}"
         )
     return stack, shapes
+
+
+def check_input_shapes(
+    x: Any, states0: Mapping[str, Any], lengths: Any, stack: Stack
+) -> tuple[int, ...]:
+    """Check the shapes of x (B, T, I), each given initial state and lengths (B,).
+
+    `states0` maps names ("h0", "c0") to arrays or None. Returns the shape every initial state
+    has, (num_layers * num_directions, B, H). Dtype and value checks stay with each build.
+    """
+    check_ndim("x", x, 3, "(B, T, I)")
+    check_last_dim("x", x, stack.input_size, "weight_ih_l0")
+    B = x.shape[0]
+    shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
+    for name, s in states0.items():
+        if s is not None and s.shape != shape:
+            raise ValueError(
+                f"{name} must have shape {shape} (num_layers * num_directions, B, H), got {s.shape}"
+            )
+    if lengths is not None:
+        check_ndim("lengths", lengths, 1, "(B,)")
+        if lengths.shape[0] != B:
+            raise ValueError(f"lengths has shape {lengths.shape} but x has batch size B = {B}")
+    return shape
