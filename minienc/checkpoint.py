@@ -18,8 +18,9 @@ A checkpoint is one safetensors file, and nothing in it but arrays and text:
 Loading never imports or evaluates anything named in the file. The file does not say what kind
 of object the optimizer state was; the caller does, by passing a template, `opt_state_like =
 optimizer.init(params)`, and `load` fills the template's leaves with the saved arrays after
-checking that names, shapes and dtypes agree (like `flax.serialization.from_state_dict`). A
-checkpoint is data: a file from elsewhere can hold wrong numbers, never run code.
+checking that names, shapes and dtypes agree (like `flax.serialization.from_state_dict`);
+without a template, `load` returns the saved arrays as a flat dict by name. A checkpoint is data:
+a file from elsewhere can hold wrong numbers, never run code.
 
 Writes are atomic: the file is written to a temporary name in the same folder, flushed to disk,
 then moved over the old checkpoint with `os.replace`, so an interrupted save leaves the previous
@@ -269,11 +270,12 @@ def _check_expected(path: Path, params: Mapping[str, np.ndarray], expected: Mapp
     for k in expected:
         if k not in params:
             continue
-        shape = tuple(np.shape(expected[k]))
+        like = expected[k]
+        shape = tuple(like.shape) if hasattr(like, "shape") else np.shape(like)
         if params[k].shape != shape:
             problems.append(f"{k!r}: saved shape {params[k].shape}, expected {shape}")
-        elif hasattr(expected[k], "dtype") and params[k].dtype != _spec(k, expected[k])[1]:
-            problems.append(f"{k!r}: saved dtype {params[k].dtype}, expected {expected[k].dtype}")
+        elif hasattr(like, "dtype") and params[k].dtype != _spec(k, like)[1]:
+            problems.append(f"{k!r}: saved dtype {params[k].dtype}, expected {like.dtype}")
     if problems:
         raise ValueError(f"{path} does not match the expected parameters: " + "; ".join(problems))
 
