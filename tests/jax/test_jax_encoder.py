@@ -1,4 +1,9 @@
-"""JAX Transformer encoder layer and stack equal torch's stock modules (both norm_first)."""
+"""JAX Transformer encoder layer and stack equal torch's stock modules (both norm_first).
+
+Dropout (training only) is reproducible from its key and keeps the expected value.
+"""
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -95,6 +100,65 @@ def test_encoder_jit_equals_eager_and_padding_stays_finite():
         what="jit vs eager",
     )
     assert np.all(np.isfinite(eager))  # the all-padding row too
+
+
+def dropout_layer_params(zero=()):
+    """Random pre-LN layer params, with the tensors named in `zero` set to zero."""
+    p = jax_params(randomize(torch_layer(True, "relu", F64), seed=14))
+    return p | {k: jnp.zeros_like(p[k]) for k in zero}
+
+
+@partial(jax.jit, static_argnames="stack")
+def with_dropout(p, x, mask, rng, stack=False):
+    """The layer (or a stack of it) in training with dropout 0.3, pre-LN, for one PRNG key."""
+    f = encoder.forward if stack else encoder_layer.forward
+    return f(p, x, H, mask, norm_first=True, dropout=0.3, training=True, rng=rng)
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_dropout_is_fixed_by_rng_and_off_in_evaluation(stack):
+    p = dropout_layer_params()
+    if stack:
+        p = {f"layers.{i}.{k}": v for i in range(2) for k, v in p.items()}
+    f = encoder.forward if stack else encoder_layer.forward
+    x, mask = jnp.asarray(randn(B, 7, D)), jnp.asarray(padding_mask(7))
+    r0, r1 = jax.random.key(0), jax.random.key(1)
+    y = with_dropout(p, x, mask, r0, stack)
+    np.testing.assert_array_equal(y, with_dropout(p, x, mask, r0, stack))
+    assert np.any(y != with_dropout(p, x, mask, r1, stack))
+    y_eval = f(p, x, H, mask, norm_first=True)
+    for kw in ({"dropout": 0.3, "training": False, "rng": r0}, {"dropout": 0.0, "training": True}):
+        np.testing.assert_array_equal(f(p, x, H, mask, norm_first=True, **kw), y_eval)
+    with pytest.raises(ValueError, match=r"needs a PRNG key: rng=jax.random.key\(0\)"):
+        f(p, x, H, mask, dropout=0.3, training=True)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\], got 1.5"):
+        f(p, x, H, mask, dropout=1.5, training=True, rng=r0)
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        ("linear2.weight", "linear2.bias"),  # feed-forward off: y = x + d(mha(LN1(x)))
+        ("self_attn.out_proj.weight", "self_attn.out_proj.bias"),  # attention off: x + FF(LN2(x))
+    ],
+    ids=["attention", "feed-forward"],
+)
+def test_each_dropout_site_keeps_the_expected_value(zero):
+    """Pre-LN with one branch zeroed, y - x is that branch, linear in each of its dropout masks:
+    its mean over many keys is the evaluation value, and its last dropout zeroes a fraction 0.3
+    of the entries; the kept ones differ from the evaluation value / 0.7 because of the dropout
+    further in (on the attention weights, or after the activation)."""
+    p = dropout_layer_params(zero)
+    x, mask = jnp.asarray(randn(B, 7, D)), jnp.asarray(padding_mask(7))
+    rngs = jax.random.split(jax.random.key(2), 2000)
+    delta = np.asarray(jax.vmap(lambda r: with_dropout(p, x, mask, r))(rngs) - x)
+    eval_delta = np.asarray(encoder_layer.forward(p, x, H, mask, norm_first=True) - x)
+    err = np.abs(delta.mean(axis=0) - eval_delta)
+    assert np.all(err <= 5 * delta.std(axis=0) / np.sqrt(len(rngs)) + 1e-12), err.max()
+    kept = delta != 0
+    assert abs(1 - kept.mean() - 0.3) < 0.01
+    scaled = np.broadcast_to(eval_delta / 0.7, delta.shape)[kept]
+    assert not np.allclose(delta[kept], scaled)
 
 
 P = {k: v.numpy() for k, v in torch_layer(False, "relu", F64).state_dict().items()}
