@@ -1,6 +1,7 @@
 """JAX Transformer encoder layer and stack equal torch's stock modules (both norm_first).
 
-Dropout (training only) is reproducible from its key and keeps the expected value.
+Dropout (training only) is reproducible from its key and keeps the expected value. The inputs of
+the stack, positional encodings and the embedding scale, equal their NumPy twins and torch.
 """
 
 from functools import partial
@@ -13,7 +14,8 @@ import torch
 from _torchref import assert_close, compare_with_torch, jax_params, randomize
 from torch import nn
 
-from minienc.jax import encoder, encoder_layer
+from minienc.jax import encoder, encoder_layer, positional
+from minienc.numpy import positional as np_positional
 
 F64, F32 = np.float64, np.float32
 B, D, H, FF = 3, 10, 2, 12
@@ -196,6 +198,17 @@ BAD_INPUTS = [
         "number its layers 0 .. L-1",
     ),
     (lambda: encoder.forward(P, X, 2), KeyError, r"no 'layers.0.\*' keys"),
+    (
+        lambda: positional.learned_forward({"weight": np.ones((9, D))}, np.ones((1, 10, D))),
+        ValueError,
+        r"need T <= 9 and D = 10",
+    ),
+    (lambda: positional.sinusoidal_forward({}, np.ones(D)), ValueError, "x must have 2 or 3"),
+    (
+        lambda: positional.sinusoidal_forward([], X),
+        TypeError,
+        r"params of sinusoidal positional encoding must be a dict \(pass \{\}\)",
+    ),
 ]
 
 
@@ -203,3 +216,35 @@ BAD_INPUTS = [
 def test_bad_inputs_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("T, D, dtype", [(1, 4, F64), (17, 10, F64), (129, 7, F32)])
+def test_sinusoidal_is_the_numpy_table(T, D, dtype):
+    pe = positional.sinusoidal(T, D, dtype=dtype)
+    assert pe.dtype == dtype
+    np.testing.assert_array_equal(pe, np_positional.sinusoidal(T, D, dtype=dtype))
+    x = randn(2, T, D, dtype=dtype)
+    y = jax.jit(positional.sinusoidal_forward)({}, x)
+    np.testing.assert_array_equal(y, x + np_positional.sinusoidal(T, D, dtype=dtype))
+    g = jax.grad(lambda x: jnp.sum(positional.sinusoidal_forward({}, x, base=100.0) ** 2))(x)
+    expect = 2 * (x + np_positional.sinusoidal(T, D, 100.0))
+    np.testing.assert_allclose(g, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_learned_positions_equal_torch_embedding():
+    table = randomize(nn.Embedding(9, D).double(), seed=15)
+
+    def ref(x):
+        return x + table(torch.arange(5))
+
+    compare_with_torch(positional.learned_forward, ref, jax_params(table), [randn(3, 5, D)], table)
+
+
+@pytest.mark.parametrize("scale", [None, 0.5])
+def test_embedding_scale(scale):
+    x = randn(2, 3, 9)
+    y = positional.scale_forward({}, x, scale=scale)
+    np.testing.assert_allclose(y, x * (3.0 if scale is None else 0.5), rtol=1e-15)
+    g = jax.grad(lambda x: positional.scale_forward({}, x, scale=scale).sum())(x)
+    np.testing.assert_allclose(g, np.full_like(x, 3.0 if scale is None else 0.5), rtol=1e-15)
+    assert positional.scale_forward({}, x.astype(F32)).dtype == F32
