@@ -6,7 +6,8 @@ two read side by side. The differences:
 - `y = forward(params, x, ...)` returns the output only: there is no cache and no backward, since
   `jax.grad` differentiates the forward. The recurrent layers return `(out, h_n)` and
   `(out, (h_n, c_n))` as torch does.
-- randomness takes a JAX PRNG key (`key=jax.random.key(0)`) instead of a NumPy seed.
+- randomness, the argument `rng` in both, is a JAX PRNG key (`rng=jax.random.key(0)`) instead
+  of a NumPy seed or Generator.
 - everything is a pure function of arrays, so it can be `jax.jit`-ed (pass `num_heads`, `mode`,
   `kind` and the other Python flags as static arguments) and `jax.vmap`-ed.
 

@@ -10,7 +10,8 @@ Per batch element and head, with q (Tq, Dh), k (Tk, Dh), v (Tk, Dh) and s = 1/�
 A query whose keys are all masked would be softmax(-∞, ..., -∞) = 0/0. Such a row gets finite
 scores (0) before the softmax and is multiplied by r_i = 0 after it, so y_i = 0 and its gradient
 is zero, never NaN. `jnp.where` passes no gradient to the scores it replaces, so masked entries
-get none either. Batched over (B, H) with `jnp.matmul`, no loop over heads or positions.
+get none either. With dropout, P is replaced by dropout(P) (inverted dropout on the weights, as
+torch). Batched over (B, H) with `jnp.matmul`, no loop over heads or positions.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from minienc.jax import dropout as dropout_layer
 from minienc.jax._checks import as_bool, as_float
 from minienc.jax.softmax import softmax
 
-__all__ = ["scaled_dot_product_attention", "attention_weights"]
+__all__ = ["scaled_dot_product_attention"]
 
 
 def _allowed(
@@ -48,25 +49,30 @@ def _allowed(
     return allowed
 
 
-def attention_weights(
+def _weights(
     q: Float[Array, "B H Tq Dh"],
     k: Float[Array, "B H Tk Dh"],
-    key_padding_mask: Bool[Array, "B Tk"] | None = None,
-    causal: bool = False,
+    key_padding_mask: Bool[Array, "B Tk"] | None,
+    causal: bool,
+    dropout_p: float,
+    rng: Array | None,
 ) -> Float[Array, "B H Tq Tk"]:
-    """P = softmax(q kᵀ / √Dh) over the visible keys; all-zero rows for queries that see none."""
-    q, k = as_float("q", q), as_float("k", k)
-    check_qkv(q, k, k)
+    """P = softmax(q kᵀ / √Dh) over the visible keys (zero rows where none is), then dropout."""
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout_p must lie in [0, 1], got {dropout_p}")
     B, _, Tq, Dh = q.shape
     Tk = k.shape[2]
     allowed = _allowed(key_padding_mask, causal, B, Tq, Tk)
     scores = (q * (1.0 / math.sqrt(Dh))) @ k.swapaxes(-1, -2)  # (B, H, Tq, Dh) @ (B, H, Dh, Tk)
     if allowed is None:
-        return softmax(scores, axis=-1)  # (B, H, Tq, Tk)
-    alive = allowed.any(axis=-1, keepdims=True)  # (B, 1, Tq, 1) or (Tq, 1)
-    fill = jnp.where(alive, -jnp.inf, 0.0).astype(q.dtype)  # a dead row: a harmless uniform row
-    weights = softmax(jnp.where(allowed, scores, fill), axis=-1)  # (B, H, Tq, Tk)
-    return weights * alive  # dead rows zeroed
+        weights = softmax(scores, axis=-1)  # (B, H, Tq, Tk)
+    else:
+        alive = allowed.any(axis=-1, keepdims=True)  # (B, 1, Tq, 1) or (Tq, 1)
+        fill = jnp.where(alive, -jnp.inf, 0.0).astype(q.dtype)  # a dead row: a harmless uniform row
+        weights = softmax(jnp.where(allowed, scores, fill), axis=-1) * alive  # dead rows zeroed
+    if dropout_p > 0.0:
+        weights = dropout_layer.forward({}, weights, p=dropout_p, training=True, rng=rng)
+    return weights
 
 
 def scaled_dot_product_attention(
@@ -76,7 +82,7 @@ def scaled_dot_product_attention(
     key_padding_mask: Bool[Array, "B Tk"] | None = None,
     causal: bool = False,
     dropout_p: float = 0.0,
-    key: Array | None = None,
+    rng: Array | None = None,
 ) -> Float[Array, "B H Tq Dh"]:
     """softmax(q kᵀ / √Dh) v over the keys each query may see.
 
@@ -87,14 +93,12 @@ def scaled_dot_product_attention(
         key_padding_mask: bool of shape (B, Tk), True where a key is padding.
         causal: query i sees keys 0..i only (top-left aligned, like torch's `is_causal`); static.
         dropout_p: dropout probability on the attention weights (0 = none, the default); static.
-        key: a JAX PRNG key for the dropout.
+        rng: a JAX PRNG key for the dropout.
 
     Returns:
         y of shape (B, H, Tq, Dh); rows of queries with no visible key are zeros.
     """
     q, k, v = as_float("q", q), as_float("k", k), as_float("v", v)
     check_qkv(q, k, v)
-    p = attention_weights(q, k, key_padding_mask, causal)  # (B, H, Tq, Tk)
-    if dropout_p > 0.0:
-        p = dropout_layer.forward({}, p, p=dropout_p, training=True, key=key)
+    p = _weights(q, k, key_padding_mask, causal, dropout_p, rng)  # (B, H, Tq, Tk)
     return p @ v  # (B, H, Tq, Tk) @ (B, H, Tk, Dh) -> (B, H, Tq, Dh)

@@ -2,8 +2,8 @@
 
 In training, each entry is kept with probability 1 - p and the kept ones are scaled by
 1/(1 - p), so that E[y] = x:  m ~ Bernoulli(1 - p),  y = x ⊙ m / (1 - p). In evaluation
-(`training=False`) and for p = 0, y = x; for p = 1, y = 0. The randomness is a JAX PRNG key: the
-same key gives the same mask, and a training loop splits a fresh key for every call.
+(`training=False`) and for p = 0, y = x; for p = 1, y = 0. The randomness `rng` is a JAX PRNG key:
+the same key gives the same mask, and a training loop splits a fresh key for every call.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def forward(
     x: Float[Array, "*B D"],
     p: float = 0.5,
     training: bool = True,
-    key: Array | None = None,
+    rng: Array | None = None,
 ) -> Float[Array, "*B D"]:
     """Zero each entry of x with probability p and scale the rest by 1/(1 - p).
 
@@ -35,7 +35,7 @@ def forward(
         x: input of shape (B, T, D), or any shape.
         p: the probability of dropping an entry, a Python float in [0, 1] (static under jit).
         training: dropout is applied only when True; otherwise y = x.
-        key: a JAX PRNG key (`jax.random.key(seed)`); required when 0 < p < 1 in training.
+        rng: a JAX PRNG key (`jax.random.key(seed)`); required when 0 < p < 1 in training.
 
     Returns:
         y of the shape and dtype of x.
@@ -48,9 +48,9 @@ def forward(
         return x
     if p == 1:
         return jnp.zeros_like(x)
-    if key is None:
+    if rng is None:
         raise ValueError(
-            "dropout in training with 0 < p < 1 needs a PRNG key: key=jax.random.key(0)"
+            "dropout in training with 0 < p < 1 needs a PRNG key: rng=jax.random.key(0)"
         )
-    keep = jax.random.bernoulli(key, 1 - p, x.shape)  # (..., D) bool
+    keep = jax.random.bernoulli(rng, 1 - p, x.shape)  # (..., D) bool
     return jnp.where(keep, x / (1 - p), 0).astype(x.dtype)

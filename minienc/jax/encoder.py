@@ -4,13 +4,14 @@
 
 Keys: `layers.{i}.<encoder layer key>` for i = 0 .. L-1 (see `encoder_layer`) and, optionally,
 `norm.weight`, `norm.bias` (the final LayerNorm that pre-LN stacks usually carry). The number of
-layers is read from the keys.
+layers is read from the keys. With dropout, each layer gets its own key split from `rng`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
@@ -44,14 +45,23 @@ def forward(
     norm_first: bool = False,
     activation: str = "relu",
     eps: float = 1e-5,
+    dropout: float = 0.0,
+    training: bool = False,
+    rng: Array | None = None,
 ) -> Float[Array, "B T D"]:
-    """Run x (B, T, D) through every layer (same arguments as `encoder_layer.forward`), then the
-    optional final norm. Returns y of shape (B, T, D)."""
+    """Run x (B, T, D) through every layer (same arguments as `encoder_layer.forward`, the same
+    for every layer; eps also for the final norm), then the optional final norm.
+
+    `rng` is a JAX PRNG key split into one key per layer. Returns y of shape (B, T, D).
+    """
     L = num_layers(params)
     known = [k for k in params if k.startswith("layers.")]
     if "norm.weight" in params or "norm.bias" in params:
         known += ["norm.weight", "norm.bias"]
     check_known_keys(params, known, "encoder")
+    rngs = [None] * L  # no dropout, or no key (the first dropout then asks for one)
+    if training and dropout > 0 and rng is not None:
+        rngs = jax.random.split(rng, L)
     for i in range(L):
         x = encoder_layer.forward(
             subparams(params, f"layers.{i}."),
@@ -61,6 +71,9 @@ def forward(
             norm_first=norm_first,
             activation=activation,
             eps=eps,
+            dropout=dropout,
+            training=training,
+            rng=rngs[i],
         )
     if "norm.weight" in known:
         x = layernorm.forward(subparams(params, "norm."), x, eps)

@@ -1,29 +1,36 @@
 """One Transformer encoder layer, as `torch.nn.TransformerEncoderLayer(batch_first=True)`.
 
+With dropout d (identity in evaluation), where torch puts it:
+
+    SA(x) = d(mha(x, x, x))                         d also on the attention weights, inside mha
+    FF(x) = d(linear2(d(act(linear1(x)))))
+
 Post-LN (`norm_first=False`, torch's default and BERT's):
 
-    x = norm1(x + self_attn(x))
-    x = norm2(x + linear2(act(linear1(x))))
+    x = norm1(x + SA(x))
+    x = norm2(x + FF(x))
 
 Pre-LN (`norm_first=True`):
 
-    x = x + self_attn(norm1(x))
-    x = x + linear2(act(linear1(norm2(x))))
+    x = x + SA(norm1(x))
+    x = x + FF(norm2(x))
 
 Keys: `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.weight`,
 `self_attn.out_proj.bias`, `linear1.weight` (F, D), `linear1.bias`, `linear2.weight` (D, F),
-`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`. Dropout is not
-applied (torch in `eval()` mode, or with dropout=0).
+`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`. The four dropouts
+draw their masks from four keys split from `rng`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
 from minienc.jax import activations, layernorm, linear, mha
+from minienc.jax import dropout as dropout_layer
 from minienc.jax._checks import as_float, check_known_keys, check_ndim, subparams
 
 __all__ = ["ACTIVATIONS", "forward"]
@@ -49,6 +56,9 @@ def forward(
     norm_first: bool = False,
     activation: str = "relu",
     eps: float = 1e-5,
+    dropout: float = 0.0,
+    training: bool = False,
+    rng: Array | None = None,
 ) -> Float[Array, "B T D"]:
     """Self-attention then a position-wise feed-forward network, each with a residual and a norm.
 
@@ -61,6 +71,10 @@ def forward(
         norm_first: pre-LN when True, post-LN when False (static).
         activation: "relu", "gelu" (exact, erf) or "gelu_tanh" (static).
         eps: the LayerNorm epsilon.
+        dropout: dropout probability (attention weights, after attention, inside and after the
+            feed-forward), used only when `training` (static).
+        training: apply dropout (static).
+        rng: a JAX PRNG key for the dropout masks; needed when training with 0 < dropout < 1.
 
     Returns:
         y of shape (B, T, D).
@@ -76,15 +90,27 @@ def forward(
             f"params of encoder layer is missing {missing} (keys of nn.TransformerEncoderLayer), "
             f"got {sorted(params)}"
         )
-    attn, ln1, ln2 = (subparams(params, p) for p in ("self_attn.", "norm1.", "norm2."))
+    if not 0.0 <= dropout <= 1.0:
+        raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+    p = dropout if training else 0.0
+    rngs = [None] * 4  # no dropout, or no key (the first dropout then asks for one)
+    if p > 0 and rng is not None:  # a key per site: attention weights, after attention, FF x2
+        rngs = jax.random.split(rng, 4)
+    attn, ln1, ln2 = (subparams(params, pre) for pre in ("self_attn.", "norm1.", "norm2."))
+
+    def drop(h: Array, r: Array | None) -> Array:
+        return dropout_layer.forward({}, h, p=p, training=training, rng=r)
 
     def self_attn(h: Array) -> Array:
-        return mha.forward(attn, h, h, h, num_heads, key_padding_mask=key_padding_mask)
+        a = mha.self_attention_forward(
+            attn, h, num_heads, key_padding_mask, dropout=p, training=training, rng=rngs[0]
+        )
+        return drop(a, rngs[1])
 
     def feed_forward(h: Array) -> Array:
         h = linear.forward(subparams(params, "linear1."), h)  # (B, T, F)
-        h = activations.forward({}, h, kind=activation)
-        return linear.forward(subparams(params, "linear2."), h)  # (B, T, D)
+        h = drop(activations.forward({}, h, kind=activation), rngs[2])
+        return drop(linear.forward(subparams(params, "linear2."), h), rngs[3])  # (B, T, D)
 
     if norm_first:
         x = x + self_attn(layernorm.forward(ln1, x, eps))

@@ -20,6 +20,8 @@ Backward. Since Σ_c q_{n, c} = 1 and ∂ log p_{n, c}/∂z_{n, k} = δ_ck - p_{
 
 then multiplied by dloss ("sum"), dloss / Σ_n v_n ("mean") or dloss_n ("none").
 
+`cross_entropy(logits, target, ...)` is the loss alone, without the cache and params, as in JAX.
+
 Difference from torch: when every target is ignored and reduction="mean", torch returns nan
 (0/0); here the loss is 0.0 and the gradient is zero.
 """
@@ -41,10 +43,10 @@ from minienc._checks import (
 )
 from minienc.numpy.softmax import log_softmax
 
-__all__ = ["REDUCTIONS", "cross_entropy_forward", "cross_entropy_backward", "forward", "backward"]
+__all__ = ["REDUCTIONS", "cross_entropy", "forward", "backward"]
 
 
-def cross_entropy_forward(
+def forward(
     params: Mapping[str, Any],
     logits: Float[np.ndarray, "*B C"],
     target: Int[np.ndarray, "*B"],
@@ -97,7 +99,7 @@ def cross_entropy_forward(
     return loss, (np.exp(logp), safe, valid, eps, reduction, count)
 
 
-def cross_entropy_backward(
+def backward(
     dloss: Float[np.ndarray, "*R"], cache: tuple
 ) -> tuple[Float[np.ndarray, "*B C"], dict]:
     """Gradient of the cross-entropy with respect to the logits.
@@ -105,7 +107,7 @@ def cross_entropy_backward(
     Args:
         dloss: upstream gradient: a scalar for "mean"/"sum", of the shape of target (B, T) for
             "none".
-        cache: from `cross_entropy_forward`.
+        cache: from `forward`.
 
     Returns:
         dlogits of shape (B, T, C), the shape of logits, and `{}` (no parameters).
@@ -133,5 +135,13 @@ def cross_entropy_backward(
     return (g * scale).astype(p.dtype), {}
 
 
-forward = cross_entropy_forward
-backward = cross_entropy_backward
+def cross_entropy(
+    logits: Float[np.ndarray, "*B C"],
+    target: Int[np.ndarray, "*B"],
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Float[np.ndarray, "*R"]:
+    """The loss alone, `forward({}, logits, target, ...)` without the cache (same arguments)."""
+    loss, _ = forward({}, logits, target, ignore_index, label_smoothing, reduction)
+    return loss

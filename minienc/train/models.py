@@ -126,7 +126,7 @@ def _padding_mask(ids: Array, lengths: Array) -> Array:
 
 
 def _dropout(x: Array, p: float, train: bool, key: Array | None) -> Array:
-    return dropout.forward({}, x, p=p, training=train, key=key)
+    return dropout.forward({}, x, p=p, training=train, rng=key)
 
 
 def _keys(key: Array | None, train: bool, p: float) -> tuple[Array | None, Array | None]:

@@ -139,6 +139,102 @@ def test_mha_equals_torch(dtype, Tq, Tk, bias, padding):
     compare_with_torch(ours, ref, jax_params(m), [query, key, value], m, dtype)
 
 
+def test_self_attention_forward_equals_torch_and_forward():
+    B, T, D, H = 3, 17, 10, 2
+    m = randomize(nn.MultiheadAttention(D, H, batch_first=True).double(), seed=8)
+    mask = padding_mask(B, T)
+    x = randn(B, T, D, seed=4)
+
+    def ours(p, x):
+        return mha.self_attention_forward(p, x, H, key_padding_mask=jnp.asarray(mask))
+
+    def ref(x):
+        return m(x, x, x, key_padding_mask=torch.tensor(mask), need_weights=False)[0]
+
+    compare_with_torch(ours, ref, jax_params(m), [x], m)
+    p, xj = jax_params(m), jnp.asarray(x)
+    assert_close(ours(p, xj), mha.forward(p, xj, xj, xj, H, jnp.asarray(mask)), what="vs forward")
+
+
+def test_need_weights_equals_torch_head_average():
+    B, Tq, Tk, D, H = 3, 7, 17, 10, 2
+    m = randomize(nn.MultiheadAttention(D, H, batch_first=True).double(), seed=9)
+    mask = padding_mask(B, Tk)
+    query, key, value = (randn(B, T, D, seed=s) for s, T in ((1, Tq), (2, Tk), (3, Tk)))
+    out, weights = mha.forward(
+        jax_params(m), query, key, value, H, key_padding_mask=mask, need_weights=True
+    )
+    with torch.no_grad():
+        ref_out, ref_w = m(
+            *map(torch.from_numpy, (query, key, value)),
+            key_padding_mask=torch.from_numpy(mask),
+            need_weights=True,
+        )
+    real = ~mask.all(axis=1)  # torch gives NaN for the fully padded element; we give zeros
+    assert weights.shape == (B, Tq, Tk)
+    assert_close(weights[real], ref_w.numpy()[real], what="weights")
+    assert_close(out[real], ref_out.numpy()[real], what="out")
+    assert not np.asarray(weights)[~real].any()
+
+
+def mha_with_dropout(p, query, key, value, rng, need_weights=False):
+    """mha.forward in training with attention-weight dropout 0.3, for one PRNG key."""
+    return mha.forward(
+        p, query, key, value, 2, need_weights=need_weights, dropout=0.3, training=True, rng=rng
+    )
+
+
+def test_mha_dropout_is_fixed_by_rng_and_off_in_evaluation():
+    B, Tq, Tk, D = 2, 5, 7, 6
+    m = randomize(nn.MultiheadAttention(D, 2, batch_first=True).double(), seed=10)
+    p = jax_params(m)
+    query, key, value = (
+        jnp.asarray(randn(B, T, D, seed=s)) for s, T in ((1, Tq), (2, Tk), (3, Tk))
+    )
+    r0, r1 = jax.random.key(0), jax.random.key(1)
+    f = jax.jit(mha_with_dropout, static_argnames="need_weights")
+    y = f(p, query, key, value, r0)
+    np.testing.assert_array_equal(y, f(p, query, key, value, r0))
+    assert np.any(y != f(p, query, key, value, r1))
+    y_eval, w_eval = mha.forward(p, query, key, value, 2, need_weights=True)
+    for kw in ({"dropout": 0.3, "training": False, "rng": r0}, {"dropout": 0.0, "training": True}):
+        np.testing.assert_array_equal(mha.forward(p, query, key, value, 2, **kw), y_eval)
+    with pytest.raises(ValueError, match=r"needs a PRNG key: rng=jax.random.key\(0\)"):
+        mha.forward(p, query, key, value, 2, dropout=0.3, training=True)
+
+    # out and the head-averaged weights are linear in the dropped weights, so their means over
+    # many keys are the evaluation values (within 5 standard errors).
+    rngs = jax.random.split(jax.random.key(2), 2000)
+    outs, weights = jax.jit(jax.vmap(lambda r: f(p, query, key, value, r, need_weights=True)))(rngs)
+    for name, samples, ref in (("out", outs, y_eval), ("weights", weights, w_eval)):
+        err = np.abs(np.asarray(samples.mean(axis=0) - ref))
+        bound = 5 * np.asarray(samples.std(axis=0)) / np.sqrt(len(rngs)) + 1e-12
+        assert np.all(err <= bound), f"{name}: mean over keys is off by {err.max():.3g}"
+
+
+def test_attention_dropout_drops_weights_and_scales_the_rest():
+    """With v = I (Dh = Tk), y = P: the dropped weights themselves."""
+    B, H, Tq, Tk, p_drop = 2, 3, 5, 8, 0.3
+    q, k = jnp.asarray(randn(B, H, Tq, Tk, seed=1)), jnp.asarray(randn(B, H, Tk, Tk, seed=2))
+    v = jnp.broadcast_to(jnp.eye(Tk), (B, H, Tk, Tk))
+    mask = np.zeros((B, Tk), bool)
+    mask[1, 5:] = True
+    w_eval = np.asarray(sdpa(q, k, v, key_padding_mask=mask))
+    rngs = jax.random.split(jax.random.key(3), 500)
+    w = np.asarray(
+        jax.jit(jax.vmap(lambda r: sdpa(q, k, v, key_padding_mask=mask, dropout_p=p_drop, rng=r)))(
+            rngs
+        )
+    )
+    visible = np.broadcast_to(w_eval > 0, w.shape)
+    dropped = (w == 0) & visible
+    assert abs(dropped.sum() / visible.sum() - p_drop) < 0.01
+    kept = ~dropped & visible
+    np.testing.assert_allclose(w[kept], np.broadcast_to(w_eval / (1 - p_drop), w.shape)[kept])
+    assert not w[~visible].any()  # padded keys stay at zero
+    np.testing.assert_array_equal(sdpa(q, k, v, key_padding_mask=mask, rng=rngs[0]), w_eval)
+
+
 X = np.ones((2, 3, 4, 5))
 MHA_PARAMS = {"in_proj_weight": np.ones((30, 10)), "out_proj.weight": np.ones((10, 10))}
 BAD_INPUTS = [

@@ -96,19 +96,19 @@ def test_softmax_equals_torch(axis):
     assert_close(big, torch.softmax(torch.tensor(x), dim=axis).numpy(), what="x + 1000")
 
 
-def test_dropout_scales_kept_entries_and_is_fixed_by_the_key():
+def test_dropout_scales_kept_entries_and_is_fixed_by_the_rng():
     x = jnp.asarray(randn(64, 128) + 3)
-    key = jax.random.key(0)
+    rng = jax.random.key(0)
     f = jax.jit(dropout.forward, static_argnames=("p", "training"))
-    y = f({}, x, p=0.25, key=key)
+    y = f({}, x, p=0.25, rng=rng)
     kept = np.asarray(y) != 0
     assert 0.7 < kept.mean() < 0.8
     np.testing.assert_allclose(np.asarray(y)[kept], np.asarray(x)[kept] / 0.75, rtol=1e-15)
-    np.testing.assert_array_equal(y, f({}, x, p=0.25, key=key))
-    assert np.any(y != f({}, x, p=0.25, key=jax.random.key(1)))
-    g = jax.jit(jax.grad(lambda x: f({}, x, p=0.25, key=key).sum()))(x)
+    np.testing.assert_array_equal(y, f({}, x, p=0.25, rng=rng))
+    assert np.any(y != f({}, x, p=0.25, rng=jax.random.key(1)))
+    g = jax.jit(jax.grad(lambda x: f({}, x, p=0.25, rng=rng).sum()))(x)
     np.testing.assert_allclose(g, kept / 0.75, rtol=1e-15)
-    np.testing.assert_array_equal(dropout.forward({}, x, p=0.25, key=key), y)  # eager = jit
+    np.testing.assert_array_equal(dropout.forward({}, x, p=0.25, rng=rng), y)  # eager = jit
     assert dropout.forward({}, x, p=0.25, training=False) is x
     assert dropout.forward({}, x, p=0.0) is x
     assert np.all(dropout.forward({}, x, p=1.0) == 0)

@@ -347,5 +347,9 @@ def test_plain_functions_equal_the_layer():
         )
     np.testing.assert_array_equal(softmax.softmax(x, axis=1), softmax.forward({}, x, axis=1)[0])
     np.testing.assert_array_equal(softmax.log_softmax(x), softmax.forward({}, x, log=True)[0])
-    assert losses.forward is losses.cross_entropy_forward
-    assert losses.backward is losses.cross_entropy_backward
+    logits, target = x.reshape(6, 4), np.array([0, 3, -100, 1, 2, 2])
+    for reduction in losses.REDUCTIONS:
+        np.testing.assert_array_equal(
+            losses.cross_entropy(logits, target, label_smoothing=0.1, reduction=reduction),
+            losses.forward({}, logits, target, label_smoothing=0.1, reduction=reduction)[0],
+        )
