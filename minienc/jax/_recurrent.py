@@ -32,13 +32,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from minienc._recurrent_layout import Stack, check_input_shapes, read_stack
-from minienc.jax._checks import (
+from minienc._checks import (
     as_float,
     as_int,
     check_params,
     known_values,
 )
+from minienc._recurrent_layout import Stack, check_input_shapes, read_stack
 
 State = tuple[Array, ...]
 

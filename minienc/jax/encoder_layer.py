@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from jax import Array
 from jaxtyping import Bool, Float
 
+from minienc._checks import as_float, check_known_keys, check_ndim, sub_params
 from minienc.jax import activations, layernorm, linear, mha
-from minienc.jax._checks import as_float, check_known_keys, check_ndim, subparams
 
 __all__ = ["ACTIVATIONS", "forward"]
 
@@ -76,15 +76,15 @@ def forward(
             f"params of encoder layer is missing {missing} (keys of nn.TransformerEncoderLayer), "
             f"got {sorted(params)}"
         )
-    attn, ln1, ln2 = (subparams(params, p) for p in ("self_attn.", "norm1.", "norm2."))
+    attn, ln1, ln2 = (sub_params(params, p) for p in ("self_attn.", "norm1.", "norm2."))
 
     def self_attn(h: Array) -> Array:
         return mha.forward(attn, h, h, h, num_heads, key_padding_mask=key_padding_mask)
 
     def feed_forward(h: Array) -> Array:
-        h = linear.forward(subparams(params, "linear1."), h)  # (B, T, F)
+        h = linear.forward(sub_params(params, "linear1."), h)  # (B, T, F)
         h = activations.forward({}, h, kind=activation)
-        return linear.forward(subparams(params, "linear2."), h)  # (B, T, D)
+        return linear.forward(sub_params(params, "linear2."), h)  # (B, T, D)
 
     if norm_first:
         x = x + self_attn(layernorm.forward(ln1, x, eps))

@@ -21,7 +21,7 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc.jax._checks import as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import as_float, check_known_keys, check_ndim, check_params
 from minienc.jax.attention import scaled_dot_product_attention
 
 __all__ = ["forward"]

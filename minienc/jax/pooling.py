@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc.jax._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]
