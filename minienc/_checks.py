@@ -1,11 +1,19 @@
-"""Input validation shared by every layer.
+"""Input validation for every layer, NumPy and JAX alike.
 
 Bad input should meet a clear `ValueError`/`TypeError` that names the argument, the expected and the
 actual shape or dtype, at the door of the function, never a broadcasting error from deep inside.
+
+The checks look only at shapes, dtypes and keys, so they serve NumPy arrays, JAX arrays and JAX
+tracers (inside `jax.jit`, shapes and dtypes are known while tracing, values are not). Checks on
+values (ids in range, lengths ≥ 1) use `known_values`, which is None under a JAX transformation.
+The one difference between the backends is the array a check hands back: `check_float`,
+`check_int` and `check_bool` return a NumPy array (for the NumPy layers), `as_float`, `as_int`
+and `as_bool` the same checked input as a JAX array (for the JAX layers).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,42 +22,99 @@ import numpy as np
 __all__ = [
     "check_float",
     "check_int",
+    "check_bool",
+    "as_float",
+    "as_int",
+    "as_bool",
+    "known_values",
     "check_ndim",
     "check_last_dim",
     "check_same_shape",
     "check_params",
+    "check_no_params",
+    "check_known_keys",
+    "sub_params",
     "check_qkv",
     "check_cross_entropy_args",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
+_KINDS = {"float": "a floating-point", "int": "an integer", "bool": "a bool"}
 
 
-def _as_array(name: str, x: object) -> np.ndarray:
+def _is_jax(x: object) -> bool:
+    jax = sys.modules.get("jax")  # no JAX array can exist unless jax is imported
+    return jax is not None and isinstance(x, jax.Array)
+
+
+def _kind_ok(dtype: Any, kind: str) -> bool:
+    base = {"float": np.floating, "int": np.integer, "bool": np.bool_}[kind]
+    return np.issubdtype(dtype, base)
+
+
+def _dtype_error(name: str, dtype: Any, kind: str, meaning: str = "") -> TypeError:
+    what = f"{_KINDS[kind]} array" + (f" ({meaning})" if meaning else "")
+    return TypeError(f"{name} must be {what}, got dtype {dtype}")
+
+
+def _checked_numpy(name: str, x: object, kind: str, meaning: str = "") -> np.ndarray:
     if not isinstance(x, np.ndarray | np.generic):
-        if hasattr(x, "__array__") and not isinstance(x, list | tuple):
-            return np.asarray(x)
-        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
-    return np.asarray(x)
+        if not hasattr(x, "__array__") or isinstance(x, list | tuple):
+            raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    x = np.asarray(x)
+    if not _kind_ok(x.dtype, kind):
+        raise _dtype_error(name, x.dtype, kind, meaning)
+    return x
+
+
+def _checked_jax(name: str, x: object, kind: str, meaning: str = "") -> Any:
+    import jax.numpy as jnp
+
+    if not (_is_jax(x) or isinstance(x, np.ndarray | np.generic)):
+        raise TypeError(f"{name} must be a JAX or NumPy array, got {type(x).__name__}")
+    if not _kind_ok(x.dtype, kind):
+        raise _dtype_error(name, x.dtype, kind, meaning)
+    return jnp.asarray(x)
 
 
 def check_float(name: str, x: object) -> np.ndarray:
-    """Return `x` as an array, or raise TypeError if it is not a floating-point array."""
-    x = _as_array(name, x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
-    return x
+    """Return `x` as a NumPy array, or raise TypeError if it is not a floating-point array."""
+    return _checked_numpy(name, x, "float")
 
 
 def check_int(name: str, x: object) -> np.ndarray:
-    """Return `x` as an array, or raise TypeError if it is not an integer array."""
-    x = _as_array(name, x)
-    if not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array, got dtype {x.dtype}")
-    return x
+    """Return `x` as a NumPy array, or raise TypeError if it is not an integer array."""
+    return _checked_numpy(name, x, "int")
 
 
-def check_ndim(name: str, x: np.ndarray, ndim: int | Iterable[int], layout: str = "") -> None:
+def check_bool(name: str, x: object, meaning: str = "True = padding") -> np.ndarray:
+    """Return `x` as a NumPy array, or raise TypeError if it is not a bool array."""
+    return _checked_numpy(name, x, "bool", meaning)
+
+
+def as_float(name: str, x: object) -> Any:
+    """`check_float` for the JAX layers: returns a JAX array (a tracer passes through)."""
+    return _checked_jax(name, x, "float")
+
+
+def as_int(name: str, x: object) -> Any:
+    """`check_int` for the JAX layers: returns a JAX array (a tracer passes through)."""
+    return _checked_jax(name, x, "int")
+
+
+def as_bool(name: str, x: object, meaning: str = "True = padding") -> Any:
+    """`check_bool` for the JAX layers: returns a JAX array (a tracer passes through)."""
+    return _checked_jax(name, x, "bool", meaning)
+
+
+def known_values(x: Any) -> np.ndarray | None:
+    """The values of `x` as a NumPy array when they are known now, None for a JAX tracer
+    (inside jit, grad or vmap). Value checks use NumPy, so they never trace JAX operations."""
+    jax = sys.modules.get("jax")
+    return None if jax is not None and isinstance(x, jax.core.Tracer) else np.asarray(x)
+
+
+def check_ndim(name: str, x: Any, ndim: int | Iterable[int], layout: str = "") -> None:
     """Raise ValueError unless `x.ndim` is `ndim` (or one of them). `layout` names the axes."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if x.ndim not in allowed:
@@ -58,7 +123,7 @@ def check_ndim(name: str, x: np.ndarray, ndim: int | Iterable[int], layout: str 
         raise ValueError(f"{name} must have {want} dimensions{hint}, got shape {x.shape}")
 
 
-def check_last_dim(name: str, x: np.ndarray, size: int, against: str) -> None:
+def check_last_dim(name: str, x: Any, size: int, against: str) -> None:
     """Raise ValueError unless the last axis of `x` has `size` entries (to match `against`)."""
     if x.ndim == 0 or x.shape[-1] != size:
         raise ValueError(
@@ -66,7 +131,7 @@ def check_last_dim(name: str, x: np.ndarray, size: int, against: str) -> None:
         )
 
 
-def check_same_shape(name: str, x: np.ndarray, other_name: str, other: np.ndarray) -> None:
+def check_same_shape(name: str, x: Any, other_name: str, other: Any) -> None:
     """Raise ValueError unless `x` and `other` have the same shape."""
     if x.shape != other.shape:
         raise ValueError(
@@ -75,11 +140,16 @@ def check_same_shape(name: str, x: np.ndarray, other_name: str, other: np.ndarra
 
 
 def check_params(
-    params: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int | None, ...]], layer: str
-) -> None:
-    """Check that `params` holds every key in `shapes`, floating, with the given ranks.
+    params: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int | None, ...]],
+    layer: str,
+    dtype: Any = None,
+) -> dict[str, Any]:
+    """Check that `params` holds every key in `shapes`, floating, of the given shapes.
 
-    `shapes` maps each required key to its expected shape; `None` in a shape means "any size".
+    `None` in a shape means "any size". With `dtype` (the JAX layers pass the input's), every
+    checked parameter must have it once JAX has converted it: nothing is silently promoted.
+    Returns the checked entries, as JAX arrays when they are or when `dtype` is given.
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
@@ -89,18 +159,50 @@ def check_params(
             f"params of {layer} is missing {missing}; expected keys {sorted(shapes)}, "
             f"got {sorted(params)}"
         )
+    out = {}
     for key, shape in shapes.items():
-        w = check_float(f"params[{key!r}]", params[key])
-        ok = w.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, w.shape))
-        if not ok:
+        name, w = f"params[{key!r}]", params[key]
+        jax_array = dtype is not None or _is_jax(w)
+        w = as_float(name, w) if jax_array else check_float(name, w)
+        if w.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, w.shape)):
             dims = ", ".join("*" if s is None else str(s) for s in shape)
             want = f"({dims},)" if len(shape) == 1 else f"({dims})"
-            raise ValueError(f"params[{key!r}] of {layer} must have shape {want}, got {w.shape}")
+            raise ValueError(f"{name} of {layer} must have shape {want}, got {w.shape}")
+        if dtype is not None and w.dtype != dtype:
+            raise TypeError(
+                f"{name} of {layer} has dtype {w.dtype} but the input has dtype {dtype}: "
+                "they must match"
+            )
+        out[key] = w
+    return out
+
+
+def check_no_params(params: Mapping[str, Any], layer: str) -> None:
+    """A parameterless layer takes `params={}` (any mapping; its entries are not used)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"params of {layer} must be a dict (pass {{}}), got {type(params).__name__}"
+        )
+
+
+def check_known_keys(params: Mapping[str, Any], known: Iterable[str], layer: str) -> None:
+    """Raise KeyError naming the keys of `params` that `layer` does not have."""
+    known = set(known)
+    unexpected = sorted(set(params) - known)
+    if unexpected:
+        raise KeyError(
+            f"params of {layer} has unexpected keys {unexpected}; expected keys {sorted(known)}"
+        )
+
+
+def sub_params(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of `params` under `prefix` ("self_attn."), with the prefix stripped."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def check_qkv(q: Any, k: Any, v: Any) -> None:
     """Check attention inputs (B, H, T, Dh): shared (B, H), equal Dh for q and k, equal Tk for k
-    and v, one dtype. Shape-only, so it serves NumPy arrays, JAX arrays and tracers alike."""
+    and v, one dtype."""
     for name, a in (("q", q), ("k", k), ("v", v)):
         check_ndim(name, a, 4, "(B, H, T, Dh)")
     if k.shape[-1] != q.shape[-1]:
@@ -122,10 +224,7 @@ def check_qkv(q: Any, k: Any, v: Any) -> None:
 def check_cross_entropy_args(
     logits: Any, target: Any, reduction: str, label_smoothing: float
 ) -> None:
-    """Check cross-entropy's logits (..., C) against target (...), and its two options.
-
-    Shape-only, so it serves the NumPy and the JAX build alike.
-    """
+    """Check cross-entropy's logits (..., C) against target (...), and its two options."""
     if logits.ndim == 0:
         raise ValueError("logits must have at least one dimension (..., C), got shape ()")
     if target.shape != logits.shape[:-1]:

@@ -20,7 +20,7 @@ from jax import Array
 from jax.scipy.special import erf
 from jaxtyping import Float
 
-from minienc.jax._checks import as_float, check_no_params
+from minienc._checks import as_float, check_no_params
 
 __all__ = ["KINDS", "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "forward"]
 

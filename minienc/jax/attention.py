@@ -22,9 +22,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_qkv
+from minienc._checks import as_bool, as_float, check_qkv
 from minienc.jax import dropout as dropout_layer
-from minienc.jax._checks import as_bool, as_float
 from minienc.jax.softmax import softmax
 
 __all__ = ["scaled_dot_product_attention"]

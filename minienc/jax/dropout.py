@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float
 
-from minienc.jax._checks import as_float, check_no_params
+from minienc._checks import as_float, check_no_params
 
 __all__ = ["forward"]
 

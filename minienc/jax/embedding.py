@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc.jax._checks import as_int, check_known_keys, check_params, known_values
+from minienc._checks import as_int, check_known_keys, check_params, known_values
 
 __all__ = ["forward"]
 
@@ -35,7 +35,7 @@ def forward(
         y of shape (B, T, D) (ids.shape + (D,)).
     """
     check_known_keys(params, ("weight",), "embedding")
-    w = check_params(params, {"weight": (None, None)}, "embedding")["weight"]
+    w = jnp.asarray(check_params(params, {"weight": (None, None)}, "embedding")["weight"])
     V = w.shape[0]
     ids = as_int("ids", ids)
     values = known_values(ids)

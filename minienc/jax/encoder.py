@@ -15,8 +15,8 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
+from minienc._checks import check_known_keys, sub_params
 from minienc.jax import encoder_layer, layernorm
-from minienc.jax._checks import check_known_keys, subparams
 
 __all__ = ["num_layers", "forward"]
 
@@ -64,7 +64,7 @@ def forward(
         rngs = jax.random.split(rng, L)
     for i in range(L):
         x = encoder_layer.forward(
-            subparams(params, f"layers.{i}."),
+            sub_params(params, f"layers.{i}."),
             x,
             num_heads,
             key_padding_mask=key_padding_mask,
@@ -76,5 +76,5 @@ def forward(
             rng=rngs[i],
         )
     if "norm.weight" in known:
-        x = layernorm.forward(subparams(params, "norm."), x, eps)
+        x = layernorm.forward(sub_params(params, "norm."), x, eps)
     return x

@@ -29,9 +29,9 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
+from minienc._checks import as_float, check_known_keys, check_ndim, sub_params
 from minienc.jax import activations, layernorm, linear, mha
 from minienc.jax import dropout as dropout_layer
-from minienc.jax._checks import as_float, check_known_keys, check_ndim, subparams
 
 __all__ = ["ACTIVATIONS", "forward"]
 
@@ -96,7 +96,7 @@ def forward(
     rngs = [None] * 4  # no dropout, or no key (the first dropout then asks for one)
     if p > 0 and rng is not None:  # a key per site: attention weights, after attention, FF x2
         rngs = jax.random.split(rng, 4)
-    attn, ln1, ln2 = (subparams(params, pre) for pre in ("self_attn.", "norm1.", "norm2."))
+    attn, ln1, ln2 = (sub_params(params, pre) for pre in ("self_attn.", "norm1.", "norm2."))
 
     def drop(h: Array, r: Array | None) -> Array:
         return dropout_layer.forward({}, h, p=p, training=training, rng=r)
@@ -108,9 +108,9 @@ def forward(
         return drop(a, rngs[1])
 
     def feed_forward(h: Array) -> Array:
-        h = linear.forward(subparams(params, "linear1."), h)  # (B, T, F)
+        h = linear.forward(sub_params(params, "linear1."), h)  # (B, T, F)
         h = drop(activations.forward({}, h, kind=activation), rngs[2])
-        return drop(linear.forward(subparams(params, "linear2."), h), rngs[3])  # (B, T, D)
+        return drop(linear.forward(sub_params(params, "linear2."), h), rngs[3])  # (B, T, D)
 
     if norm_first:
         x = x + self_attn(layernorm.forward(ln1, x, eps))

@@ -11,7 +11,7 @@ import jax
 from jax import Array
 from jaxtyping import Float
 
-from minienc.jax._checks import as_float, check_known_keys, check_last_dim, check_params
+from minienc._checks import as_float, check_known_keys, check_last_dim, check_params
 
 __all__ = ["forward"]
 
@@ -29,6 +29,15 @@ def forward(
     Returns:
         y of the shape of x.
     """
+    x, w, b = _check(params, x, eps)  # keys, shapes, dtypes and eps: see the bottom of the file
+    mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
+    xc = x - mu
+    var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1), biased
+    return xc * jax.lax.rsqrt(var + eps) * w + b
+
+
+def _check(params: Mapping[str, Array], x: object, eps: float) -> tuple[Array, Array, Array]:
+    """x, the weight and the bias, once params, x and eps are checked."""
     x = as_float("x", x)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension (..., D), got shape ()")
@@ -39,7 +48,4 @@ def forward(
     check_last_dim("x", x, D, f"params['weight'] of shape {(D,)}")
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
-    xc = x - mu
-    var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1), biased
-    return xc * jax.lax.rsqrt(var + eps) * p["weight"] + p["bias"]
+    return x, p["weight"], p["bias"]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from jax import Array
 from jaxtyping import Float
 
-from minienc.jax._checks import as_float, check_known_keys, check_last_dim, check_params
+from minienc._checks import as_float, check_known_keys, check_last_dim, check_params
 
 __all__ = ["forward"]
 

@@ -20,8 +20,14 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import REDUCTIONS, check_cross_entropy_args
-from minienc.jax._checks import as_float, as_int, check_no_params, known_values
+from minienc._checks import (
+    REDUCTIONS,
+    as_float,
+    as_int,
+    check_cross_entropy_args,
+    check_no_params,
+    known_values,
+)
 from minienc.jax.softmax import log_softmax
 
 __all__ = ["REDUCTIONS", "cross_entropy", "forward"]

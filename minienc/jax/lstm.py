@@ -3,39 +3,70 @@
 Per layer and direction, for t = 0 .. T-1 (T-1 .. 0 in the reverse direction), with the four gates
 stacked in torch's order i, f, g, o along the 4H columns:
 
-    z_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh        (B, 4H): one matmul for all gates
+    z_t = x_t W_ihᵀ + b_ih + b_hh + h_{t-1} W_hhᵀ        (B, 4H): one matmul for all gates
     i = σ(z_i),  f = σ(z_f),  g = tanh(z_g),  o = σ(z_o)
     c_t = f ⊙ c_{t-1} + i ⊙ g
     h_t = o ⊙ tanh(c_t)
 
-out is h_t at every step (directions concatenated, (B, T, dirs*H)); h_n and c_n are the last
-states, (num_layers * dirs, B, H). The cell state's gradient passes from step to step through ⊙ f
-only, which `jax.grad` finds by itself. Lengths, layers and directions: see `_recurrent`.
+The input part xw_t = x_t W_ihᵀ + b_ih + b_hh is one matmul over all steps before the scan. out
+is h_t at every step (directions concatenated, (B, T, dirs*H)); h_n and c_n are the last states,
+(num_layers * dirs, B, H). Layer k + 1 reads the outputs of layer k.
+
+Lengths, by masking (what torch's `pack_padded_sequence` computes, without packing): at a padding
+step t >= L_b the state is carried unchanged and the output is zero. So the forward direction
+ends at each sequence's last real step, and the reverse direction (`scan(reverse=True)` walks
+T-1 .. 0 and still stacks the outputs in time order) keeps its initial state until t = L_b - 1.
+Padded inputs are zeroed first, so whatever they hold (even NaN) reaches neither the output nor
+the gradients. Backward through time, including the cell state's path through ⊙ f, is `jax.grad`
+of the scan; `minienc.numpy.lstm` writes it by hand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 from jax import Array
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
-from minienc.jax import _recurrent
+from minienc._recurrent_layout import check_inputs
 from minienc.jax.activations import sigmoid
 
-__all__ = ["forward"]
+__all__ = ["lstm_step_forward", "lstm_time_forward", "forward"]
 
 
-def _step(z: Array, prev: tuple[Array, Array]) -> tuple[Array, Array]:
-    _, c_prev = prev
-    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)  # (B, 4H) -> 4 x (B, H)
+def lstm_step_forward(
+    xw: Float[Array, "B 4H"], h_prev: Float[Array, "B H"], c_prev: Float[Array, "B H"], w_hh: Array
+) -> tuple[Float[Array, "B H"], Float[Array, "B H"]]:
+    """One LSTM step: xw = x_t W_ihᵀ + b_ih + b_hh, w_hh (4H, H) -> h_t, c_t."""
+    z = xw + h_prev @ w_hh.T  # (B, H) @ (H, 4H) -> (B, 4H)
+    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)  # 4 x (B, H)
     c = sigmoid(zf) * c_prev + sigmoid(zi) * jnp.tanh(zg)
     h = sigmoid(zo) * jnp.tanh(c)
     return h, c
 
 
-_CELL = _recurrent.Cell("lstm", 4, 2, _step)
+def lstm_time_forward(
+    xw: Float[Array, "T B 4H"],
+    h0: Float[Array, "B H"],
+    c0: Float[Array, "B H"],
+    w_hh: Array,
+    mask: Bool[Array, "T B 1"] | None,
+    reverse: bool,
+) -> tuple[Float[Array, "T B H"], tuple[Array, Array]]:
+    """One direction over time: h after every step (T, B, H) and the final (h, c) (B, H)."""
+
+    def step(carry, inputs):
+        h, c = carry
+        xw_t, m_t = inputs  # (B, 4H), (B, 1) or None
+        h_t, c_t = lstm_step_forward(xw_t, h, c, w_hh)
+        if m_t is not None:  # padding: carry the state unchanged
+            h_t, c_t = jnp.where(m_t, h_t, h), jnp.where(m_t, c_t, c)
+        return (h_t, c_t), h_t
+
+    (h, c), hs = jax.lax.scan(step, (h0, c0), (xw, mask), reverse=reverse)
+    return hs, (h, c)
 
 
 def forward(
@@ -59,5 +90,25 @@ def forward(
     Returns:
         `(out, (h_n, c_n))` with out (B, T, dirs*H) and h_n, c_n (num_layers * dirs, B, H).
     """
-    out, (h_n, c_n) = _recurrent.forward(_CELL, params, x, {"h0": h0, "c0": c0}, lengths)
-    return out, (h_n, c_n)
+    states0 = {"h0": h0, "c0": c0}
+    stack, w, x, (h0, c0), mask = check_inputs(params, x, states0, lengths, 4, "lstm", "jax")
+    inp = x.transpose(1, 0, 2)  # (T, B, I), time-major for the scan
+    if mask is not None:
+        inp = jnp.where(mask, inp, 0)
+    h_n, c_n = [], []
+    for layer in range(stack.num_layers):
+        outs = []
+        for d in range(stack.num_directions):
+            w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
+            xw = inp @ w[w_ih].T  # (T, B, D) @ (D, 4H): every step in one matmul
+            if stack.bias:
+                xw = xw + (w[b_ih] + w[b_hh])
+            k = layer * stack.num_directions + d
+            hs, (h, c) = lstm_time_forward(xw, h0[k], c0[k], w[w_hh], mask, reverse=d == 1)
+            outs.append(hs)
+            h_n.append(h)
+            c_n.append(c)
+        inp = jnp.concatenate(outs, axis=2)  # (T, B, dirs*H)
+        if mask is not None:
+            inp = jnp.where(mask, inp, 0)
+    return inp.transpose(1, 0, 2), (jnp.stack(h_n), jnp.stack(c_n))  # (B, T, dirs*H)

@@ -25,8 +25,8 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
+from minienc._checks import as_float, check_known_keys, check_ndim, check_params
 from minienc.jax import attention
-from minienc.jax._checks import as_float, check_known_keys, check_ndim, check_params
 
 __all__ = ["forward", "self_attention_forward"]
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc.jax._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]
@@ -42,22 +42,8 @@ def forward(
 
     `mode` is static under jit; `params` is `{"weight": (1, D)}` for "weighted_mean", else None.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    h = as_float("h", h)
-    check_ndim("h", h, 3, "(B, T, D)")
-    mask = as_bool("mask", mask, "(B, T) with True = padding")
-    if mask.shape != h.shape[:2]:
-        raise ValueError(
-            f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
-        )
-    B, T, D = h.shape
-    if mode == "weighted_mean":
-        params = params or {}
-        check_known_keys(params, ("weight",), "weighted_mean pooling")
-        w = check_params(params, {"weight": (1, D)}, "weighted_mean pooling", h.dtype)["weight"]
-    elif params:
-        raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
+    h, mask, w = _check(h, mask, mode, params)  # see the bottom of the file
+    T = h.shape[1]
     real = ~mask  # (B, T)
     has_any = real.any(axis=1, keepdims=True)  # (B, 1)
     if mode == "cls":
@@ -77,3 +63,26 @@ def forward(
     s = jnp.where(real, s, jnp.where(has_any, -jnp.inf, 0.0))
     a = softmax(s, axis=1) * has_any  # (B, T)
     return jnp.einsum("bt,btd->bd", a, h)
+
+
+def _check(
+    h: object, mask: object, mode: str, params: Mapping[str, Array] | None
+) -> tuple[Array, Array, Array | None]:
+    """h, mask and the weighted_mean weight (None for other modes), once all are checked."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    h = as_float("h", h)
+    check_ndim("h", h, 3, "(B, T, D)")
+    mask = as_bool("mask", mask, "(B, T) with True = padding")
+    if mask.shape != h.shape[:2]:
+        raise ValueError(
+            f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
+        )
+    if mode != "weighted_mean":
+        if params:
+            raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
+        return h, mask, None
+    params = params or {}
+    check_known_keys(params, ("weight",), "weighted_mean pooling")
+    shape = {"weight": (1, h.shape[2])}
+    return h, mask, check_params(params, shape, "weighted_mean pooling", h.dtype)["weight"]

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_qkv
+from minienc._checks import check_bool, check_float, check_qkv
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import softmax as softmax_layer
 
@@ -57,9 +57,7 @@ def _allowed(
     """Boolean mask broadcastable to (B, H, Tq, Tk), True where a query may see a key."""
     allowed = None
     if key_padding_mask is not None:
-        if not isinstance(key_padding_mask, np.ndarray) or key_padding_mask.dtype != np.bool_:
-            dtype = getattr(key_padding_mask, "dtype", type(key_padding_mask).__name__)
-            raise TypeError(f"key_padding_mask must be a bool array (True = padding), got {dtype}")
+        key_padding_mask = check_bool("key_padding_mask", key_padding_mask)
         if key_padding_mask.shape != (B, Tk):
             raise ValueError(
                 f"key_padding_mask must have shape (B, Tk) = {(B, Tk)}, "

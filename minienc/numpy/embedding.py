@@ -40,24 +40,7 @@ def forward(
         y of shape (B, T, D) (ids.shape + (D,)), and the cache `(ids, weight, padding_idx)` with
         padding_idx made non-negative.
     """
-    check_params(params, {"weight": (None, None)}, "embedding")
-    w = np.asarray(params["weight"])
-    V = w.shape[0]
-    ids = check_int("ids", ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
-        raise ValueError(
-            f"ids must lie in [0, {V}) for params['weight'] of shape {w.shape}, "
-            f"got values from {ids.min()} to {ids.max()}"
-        )
-    if padding_idx is not None:
-        if isinstance(padding_idx, bool) or not isinstance(padding_idx, int | np.integer):
-            raise TypeError(f"padding_idx must be an int or None, got {padding_idx!r}")
-        if not -V <= padding_idx < V:
-            raise ValueError(
-                f"padding_idx must lie in [-{V}, {V}) for params['weight'] of shape {w.shape}, "
-                f"got {padding_idx}"
-            )
-        padding_idx = int(padding_idx) % V
+    ids, w, padding_idx = _check(params, ids, padding_idx)  # see the bottom of the file
     return w[ids], (ids, w, padding_idx)
 
 
@@ -81,3 +64,28 @@ def backward(dy: Float[np.ndarray, "*B D"], cache: tuple) -> tuple[None, dict[st
     if padding_idx is not None:
         dw[padding_idx] = 0
     return None, {"weight": dw}
+
+
+def _check(
+    params: Mapping[str, np.ndarray], ids: object, padding_idx: int | None
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """ids, the weight and padding_idx made non-negative, once all three are checked."""
+    check_params(params, {"weight": (None, None)}, "embedding")
+    w = np.asarray(params["weight"])
+    V = w.shape[0]
+    ids = check_int("ids", ids)
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError(
+            f"ids must lie in [0, {V}) for params['weight'] of shape {w.shape}, "
+            f"got values from {ids.min()} to {ids.max()}"
+        )
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, int | np.integer):
+            raise TypeError(f"padding_idx must be an int or None, got {padding_idx!r}")
+        if not -V <= padding_idx < V:
+            raise ValueError(
+                f"padding_idx must lie in [-{V}, {V}) for params['weight'] of shape {w.shape}, "
+                f"got {padding_idx}"
+            )
+        padding_idx = int(padding_idx) % V
+    return ids, w, padding_idx

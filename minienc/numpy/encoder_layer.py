@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_last_dim, check_ndim, check_params
+from minienc._checks import check_float, check_last_dim, check_ndim, check_params, sub_params
 from minienc.numpy import activations, layernorm, linear, mha
 from minienc.numpy import dropout as dropout_layer
 
@@ -61,11 +61,6 @@ class EncoderLayerCache(NamedTuple):
     ff: tuple  # (linear1, activation, dropout, linear2, dropout) caches
     norm1: tuple
     norm2: tuple
-
-
-def sub_params(params: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """The entries of params under `prefix` ("linear1."), with the prefix stripped."""
-    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def _feed_forward(

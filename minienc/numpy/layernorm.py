@@ -43,18 +43,7 @@ def forward(
         y of the shape of x, and the cache `(xhat, rstd, weight)`: the normalised input (B, T, D),
         1/√(σ² + eps) of shape (B, T, 1), and the weight (D,).
     """
-    check_params(params, {"weight": (None,), "bias": (None,)}, "layernorm")
-    w, b = np.asarray(params["weight"]), np.asarray(params["bias"])
-    check_same_shape("params['bias']", b, "params['weight']", w)
-    x = check_float("x", x)
-    check_last_dim("x", x, w.shape[0], f"params['weight'] of shape {w.shape}")
-    for key, p in (("weight", w), ("bias", b)):
-        if p.dtype != x.dtype:
-            raise TypeError(
-                f"x has dtype {x.dtype} but params[{key!r}] has dtype {p.dtype}: they must match"
-            )
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    x, w, b = _check(params, x, eps)  # keys, shapes, dtypes and eps: see the bottom of the file
     mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
     xc = x - mu
     var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1), biased
@@ -88,3 +77,22 @@ def backward(
         g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True)
     )
     return dx, grads
+
+
+def _check(
+    params: Mapping[str, np.ndarray], x: object, eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, the weight and the bias, once params, x and eps are checked."""
+    check_params(params, {"weight": (None,), "bias": (None,)}, "layernorm")
+    w, b = np.asarray(params["weight"]), np.asarray(params["bias"])
+    check_same_shape("params['bias']", b, "params['weight']", w)
+    x = check_float("x", x)
+    check_last_dim("x", x, w.shape[0], f"params['weight'] of shape {w.shape}")
+    for key, p in (("weight", w), ("bias", b)):
+        if p.dtype != x.dtype:
+            raise TypeError(
+                f"x has dtype {x.dtype} but params[{key!r}] has dtype {p.dtype}: they must match"
+            )
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    return x, w, b

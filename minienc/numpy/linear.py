@@ -38,22 +38,8 @@ def forward(
     Returns:
         y of shape (B, T, out) (the leading axes of x), and the cache `(x, weight, has_bias)`.
     """
-    check_params(params, {"weight": (None, None)}, "linear")
-    unknown = sorted(set(params) - set(_KEYS))
-    if unknown:
-        raise KeyError(f"params of linear has unknown keys {unknown}; expected {list(_KEYS)}")
-    w = np.asarray(params["weight"])
+    x, w = _check(params, x)  # keys, shapes and dtypes: see the bottom of the file
     has_bias = "bias" in params
-    if has_bias:
-        check_params(params, {"bias": (w.shape[0],)}, "linear")
-    x = check_float("x", x)
-    check_last_dim("x", x, w.shape[1], f"params['weight'] of shape {w.shape}")
-    for key in [k for k in _KEYS if k in params]:
-        if np.asarray(params[key]).dtype != x.dtype:
-            raise TypeError(
-                f"x has dtype {x.dtype} but params[{key!r}] has dtype "
-                f"{np.asarray(params[key]).dtype}: they must match"
-            )
     # One (N, in) @ (in, out) matrix product over all leading axes at once: NumPy would otherwise
     # run one smaller product per batch element, which is slower.
     y = (x.reshape(-1, w.shape[1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])  # (..., out)
@@ -87,3 +73,23 @@ def backward(
     if has_bias:
         grads["bias"] = dy2.sum(axis=0)
     return dx, grads
+
+
+def _check(params: Mapping[str, np.ndarray], x: object) -> tuple[np.ndarray, np.ndarray]:
+    """x and the weight, once the keys, shapes and dtypes of params and x are checked."""
+    check_params(params, {"weight": (None, None)}, "linear")
+    unknown = sorted(set(params) - set(_KEYS))
+    if unknown:
+        raise KeyError(f"params of linear has unknown keys {unknown}; expected {list(_KEYS)}")
+    w = np.asarray(params["weight"])
+    if "bias" in params:
+        check_params(params, {"bias": (w.shape[0],)}, "linear")
+    x = check_float("x", x)
+    check_last_dim("x", x, w.shape[1], f"params['weight'] of shape {w.shape}")
+    for key in [k for k in _KEYS if k in params]:
+        if np.asarray(params[key]).dtype != x.dtype:
+            raise TypeError(
+                f"x has dtype {x.dtype} but params[{key!r}] has dtype "
+                f"{np.asarray(params[key]).dtype}: they must match"
+            )
+    return x, w

@@ -24,27 +24,12 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_ndim, check_params, check_same_shape
+from minienc._checks import check_bool, check_float, check_ndim, check_params, check_same_shape
 from minienc.numpy.softmax import backward as softmax_backward
 
 __all__ = ["MODES", "forward", "backward"]
 
 MODES = ("cls", "last", "mean", "max", "weighted_mean")
-
-
-def _check(h: object, mask: object, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    h = check_float("h", h)
-    check_ndim("h", h, 3, "(B, T, D)")
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
-        raise TypeError(f"mask must be a bool array (B, T) with True = padding, got {got}")
-    if mask.shape != h.shape[:2]:
-        raise ValueError(
-            f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
-        )
-    return h, mask
 
 
 def forward(
@@ -58,13 +43,9 @@ def forward(
     Returns y and a cache holding (mode, h's shape, the mask and what the mode needs: the
     positions chosen by `last`/`max`, the counts for `mean`, the weights a for `weighted_mean`).
     """
-    h, mask = _check(h, mask, mode)
+    h, mask = _check(h, mask, mode, params)  # see the bottom of the file
     B, T, D = h.shape
     real = ~mask  # (B, T)
-    if mode == "weighted_mean":
-        check_params(params or {}, {"weight": (1, D)}, "weighted_mean pooling")
-    elif params:
-        raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
     rows = np.arange(B)
     if mode == "cls":
         y = h[:, 0] * real[:, :1]
@@ -129,3 +110,23 @@ def backward(
     dw = np.einsum("bt,btd->d", ds, h)[None, :]  # (1, D)
     check_same_shape("dh", dh, "h", h)
     return dh, {"weight": dw}
+
+
+def _check(
+    h: object, mask: object, mode: str, params: Mapping[str, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """h and mask, once they, the mode and the mode's params are checked."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    h = check_float("h", h)
+    check_ndim("h", h, 3, "(B, T, D)")
+    mask = check_bool("mask", mask, "(B, T) with True = padding")
+    if mask.shape != h.shape[:2]:
+        raise ValueError(
+            f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
+        )
+    if mode == "weighted_mean":
+        check_params(params or {}, {"weight": (1, h.shape[2])}, "weighted_mean pooling")
+    elif params:
+        raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
+    return h, mask

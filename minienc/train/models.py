@@ -33,8 +33,8 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
+from minienc._checks import as_int, check_ndim, sub_params
 from minienc.jax import dropout, embedding, encoder, linear, losses, lstm, pooling
-from minienc.jax._checks import as_int, check_ndim, subparams
 
 __all__ = [
     "LSTM_POOLS",
@@ -193,9 +193,9 @@ def lstm_classifier_apply(
         raise ValueError(f"pool must be one of {LSTM_POOLS}, got {pool!r}")
     mask = _padding_mask(ids, lengths)  # (B, T)
     k_emb, k_head = _keys(key, train, dropout)
-    x = embedding.forward(subparams(params, "embedding."), ids, padding_idx=0)  # (B, T, D)
+    x = embedding.forward(sub_params(params, "embedding."), ids, padding_idx=0)  # (B, T, D)
     x = _dropout(x, dropout, train, k_emb)
-    rnn = subparams(params, "lstm.")
+    rnn = sub_params(params, "lstm.")
     out, (h_n, _) = lstm.forward(rnn, x, lengths=lengths)  # (B, T, dirs*H), (L*dirs, B, H)
     if pool == "final":
         dirs = 2 if "weight_ih_l0_reverse" in rnn else 1
@@ -203,7 +203,7 @@ def lstm_classifier_apply(
     else:
         h = pooling.forward(out, mask, pool)  # (B, dirs*H)
     h = _dropout(h, dropout, train, k_head)
-    return linear.forward(subparams(params, "head."), h)  # (B, C)
+    return linear.forward(sub_params(params, "head."), h)  # (B, C)
 
 
 # ---------------------------------------------------------------- Transformer classifier
@@ -295,7 +295,7 @@ def transformer_classifier_apply(
         )
     mask = _padding_mask(ids, lengths)  # (B, T)
     k_in, k_head = _keys(key, train, dropout)
-    emb = subparams(params, "embedding.")
+    emb = sub_params(params, "embedding.")
     D = emb["weight"].shape[1]
     x = embedding.forward(emb, ids, padding_idx=0) * math.sqrt(D)  # (B, T, D)
     B = x.shape[0]
@@ -315,7 +315,7 @@ def transformer_classifier_apply(
         x = x + jnp.asarray(sinusoidal(T, D), x.dtype)
     x = _dropout(x, dropout, train, k_in)
     h = encoder.forward(
-        subparams(params, "encoder."),
+        sub_params(params, "encoder."),
         x,
         num_heads,
         key_padding_mask=mask,
@@ -324,7 +324,7 @@ def transformer_classifier_apply(
     )  # (B, T, D)
     y = pooling.forward(h, mask, pool)  # (B, D)
     y = _dropout(y, dropout, train, k_head)
-    return linear.forward(subparams(params, "head."), y)  # (B, C)
+    return linear.forward(sub_params(params, "head."), y)  # (B, C)
 
 
 # ---------------------------------------------------------------- the loss
