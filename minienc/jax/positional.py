@@ -19,14 +19,14 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float
 
-from minienc.jax import embedding
-from minienc.jax._checks import (
+from minienc._checks import (
     as_float,
     check_known_keys,
     check_ndim,
     check_no_params,
     check_params,
 )
+from minienc.jax import embedding
 from minienc.numpy import positional as np_positional
 
 __all__ = ["sinusoidal", "sinusoidal_forward", "learned_forward", "scale_forward"]
