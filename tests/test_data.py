@@ -19,7 +19,7 @@ SPLIT_LOADERS = [data.sentiment, data.rotten_tomatoes, data.sms_spam, data.disas
 
 @pytest.fixture(scope="module")
 def glove_full():
-    return data.glove()
+    return data.GloVe.load()
 
 
 # ---- locating files -------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_minilm_dir():
 
 
 def test_glove_full(glove_full):
-    vectors, words = glove_full
+    vectors, words = glove_full.vectors, glove_full.words
     assert vectors.shape == (400_000, 50) and vectors.dtype == np.float32
     assert vectors.flags.c_contiguous and vectors.flags.writeable
     assert len(words) == 400_000 == len(set(words)) and words[:3] == ["the", ",", "."]
@@ -254,13 +254,13 @@ def test_glove_full(glove_full):
 
 
 def test_glove_limit_reads_the_same_rows(glove_full):
-    vectors, words = data.glove(limit=1_000)
-    assert vectors.shape == (1_000, 50) and words == glove_full[1][:1_000]
-    np.testing.assert_array_equal(vectors, glove_full[0][:1_000])
+    small = data.GloVe.load(limit=1_000)
+    assert small.vectors.shape == (1_000, 50) and small.words == glove_full.words[:1_000]
+    np.testing.assert_array_equal(small.vectors, glove_full.vectors[:1_000])
 
 
 def test_glove_lookup_and_nearest(glove_full):
-    emb = data.GloVe(*glove_full)
+    emb = glove_full
     the = emb["the"]
     assert the.shape == (50,) and the.dtype == np.float32 and len(emb) == 400_000
     assert "king" in emb and "King" not in emb

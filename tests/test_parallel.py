@@ -25,21 +25,16 @@ def worker() -> dict:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    from minienc.train import (
-        classifier_loss,
-        init_transformer_classifier,
-        make_optimizer,
-        make_train_step,
-        transformer_classifier_apply,
-    )
+    from minienc.jax import classifier
+    from minienc.train import ClassifierConfig, TrainConfig
     from minienc.train.parallel import data_mesh, make_parallel_train_step, shard_batch
 
     out = {"devices": len(jax.devices())}
-    params = init_transformer_classifier(
-        jax.random.key(0), 30, 16, 2, 3, num_layers=1, ffn=24, dtype=jnp.float64
+    config = ClassifierConfig(
+        "transformer", 30, 3, embed_dim=16, num_heads=2, ffn_dim=24, pool="mean", dropout=0.1
     )
-    loss_fn = classifier_loss(transformer_classifier_apply, num_heads=2, dropout=0.1)
-    optimizer, _ = make_optimizer(1e-2, total_steps=10, warmup_steps=2)
+    settings = TrainConfig(lr=1e-2)
+    params = classifier.init(config, 0, dtype=jnp.float64)
     rng = np.random.default_rng(0)
 
     def batch(B=16, T=9):
@@ -51,16 +46,18 @@ def worker() -> dict:
 
     batches = [batch() for _ in range(5)]
     mesh8 = data_mesh()
+    mesh8_step = make_parallel_train_step(config, settings, mesh8)
     steps = {
-        "single": make_train_step(loss_fn, optimizer),
-        "mesh8": make_parallel_train_step(loss_fn, optimizer, mesh8),
+        "single": lambda *args: classifier.train_step(*args[:3], config, settings, *args[3:]),
+        "mesh8": lambda *args: mesh8_step(*args[:3], *args[3:]),
     }
     runs = {}
     for name, step in steps.items():
-        p, s, trace = params, optimizer.init(params), []
+        p, s, trace = params, classifier.init_optimizer(params, settings), []
         for i, b in enumerate(batches):
-            p, s, metrics = step(p, s, b, jax.random.fold_in(jax.random.key(1), i))
-            trace.append((p, s, metrics))
+            key = jax.random.fold_in(jax.random.key(1), i)
+            p, s, loss, _ = step(p, s, b, 1e-2, key)
+            trace.append((p, s, loss))
         runs[name] = trace
 
     def max_diff(a, b):
@@ -75,7 +72,8 @@ def worker() -> dict:
     sharded = shard_batch(batches[0], mesh8)["ids"]
     out["rows_per_device"] = sorted({s.data.shape[0] for s in sharded.addressable_shards})
     try:
-        steps["mesh8"](params, optimizer.init(params), batch(B=12), jax.random.key(0))
+        state = classifier.init_optimizer(params, settings)
+        steps["mesh8"](params, state, batch(B=12), 1e-2, jax.random.key(0))
     except ValueError as e:
         out["error"] = str(e)
     return out

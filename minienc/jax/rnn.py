@@ -30,10 +30,10 @@ NONLINEARITIES = ("tanh", "relu")
 
 
 def rnn_step_forward(
-    xw: Float[Array, "B H"], h_prev: Float[Array, "B H"], w_hh: Array, nonlinearity: str
+    xw: Float[Array, "B H"], h_prev: Float[Array, "B H"], w_hh_t: Array, nonlinearity: str
 ) -> Float[Array, "B H"]:
-    """One RNN step: xw = x_t W_ihᵀ + b_ih + b_hh, w_hh (H, H) -> h_t."""
-    z = xw + h_prev @ w_hh.T  # (B, H)
+    """One RNN step: xw = x_t W_ihᵀ + b_ih + b_hh, w_hh_t = W_hhᵀ (H, H) -> h_t."""
+    z = xw + h_prev @ w_hh_t  # (B, H)
     return jnp.tanh(z) if nonlinearity == "tanh" else jnp.where(z > 0, z, 0)
 
 
@@ -47,9 +47,11 @@ def rnn_time_forward(
 ) -> Float[Array, "T B H"]:
     """One direction over time: h after every step (T, B, H)."""
 
+    w_hh_t = w_hh.T  # (H, H): transposed once, not in every step
+
     def step(h, inputs):
         xw_t, m_t = inputs  # (B, H), (B, 1) or None
-        h_t = rnn_step_forward(xw_t, h, w_hh, nonlinearity)
+        h_t = rnn_step_forward(xw_t, h, w_hh_t, nonlinearity)
         if m_t is not None:  # padding: carry the state unchanged
             h_t = jnp.where(m_t, h_t, h)
         return h_t, h_t

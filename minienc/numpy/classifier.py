@@ -26,91 +26,32 @@ plus `encoder.norm.*` when pre-LN) and `cls_token`; `pool.weight` (1, D') for `w
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_int, check_ndim
+from minienc._checks import check_int, check_ndim, sub_params
 from minienc.numpy import dropout as dropout_layer
-from minienc.numpy import embedding, encoder, linear, lstm, pooling, positional
-from minienc.numpy.encoder_layer import ACTIVATIONS, sub_params
+from minienc.numpy import embedding, encoder, linear, losses, lstm, pooling, positional
+from minienc.numpy.optim import AdamW, clip_grad_norm
+from minienc.train.config import ClassifierConfig, TrainConfig, decay_mask
+from minienc.train.init import init_classifier
 
 __all__ = [
-    "ENCODERS",
-    "ClassifierConfig",
+    "PAD_TO",
     "ClassifierCache",
     "init",
-    "pretrained_embeddings",
     "padding_mask",
     "forward",
     "backward",
     "predict",
+    "init_optimizer",
+    "train_step",
 ]
 
-ENCODERS = ("lstm", "transformer")
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """The shape of the model; the parameters live in a separate dict (see `init`).
-
-    embed_dim: E, the embedding width; for the Transformer it is the model width D.
-    hidden_size: H, the LSTM's state size per direction (the LSTM only).
-    num_layers: LSTM layers or encoder layers.
-    num_heads, ffn_dim, norm_first, activation: the encoder layers' (the Transformer only);
-        ffn_dim None means 4D.
-    pool: one of `pooling.MODES`; for the Transformer, "cls" adds the learned `cls_token`.
-    dropout: the rate on the encoder's input, inside the encoder and on the pooled vector.
-    """
-
-    encoder: str
-    vocab_size: int
-    num_classes: int = 2
-    embed_dim: int = 64
-    hidden_size: int = 64
-    num_layers: int = 1
-    bidirectional: bool = True
-    num_heads: int = 4
-    ffn_dim: int | None = None
-    norm_first: bool = False
-    activation: str = "relu"
-    pool: str = "mean"
-    dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        if self.pool not in pooling.MODES:
-            raise ValueError(f"pool must be one of {pooling.MODES}, got {self.pool!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        for name in ("vocab_size", "num_classes", "embed_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.vocab_size < 2:
-            raise ValueError(f"vocab_size must be ≥ 2 (<pad> and <unk>), got {self.vocab_size}")
-        if self.encoder == "transformer" and self.embed_dim % self.num_heads:
-            raise ValueError(
-                f"num_heads = {self.num_heads} must divide the model width "
-                f"embed_dim = {self.embed_dim}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-
-    @property
-    def pooled_dim(self) -> int:
-        """D', the width of the pooled vector the head reads."""
-        if self.encoder == "lstm":
-            return self.hidden_size * (2 if self.bidirectional else 1)
-        return self.embed_dim
-
-    @property
-    def ffn(self) -> int:
-        return 4 * self.embed_dim if self.ffn_dim is None else self.ffn_dim
+PAD_TO = 1  # batches need no rounding up of their length: NumPy does not compile per shape
 
 
 class ClassifierCache(NamedTuple):
@@ -128,121 +69,18 @@ class ClassifierCache(NamedTuple):
     head: tuple
 
 
-# ------------------------------------------------------------------------------------ parameters
-def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
-    return rng.uniform(-bound, bound, shape)
-
-
-def _linear(rng: np.random.Generator, n_in: int, n_out: int, prefix: str) -> dict:
-    """nn.Linear's initialisation: weight and bias ~ U(±1/√n_in)."""
-    bound = 1 / math.sqrt(n_in)
-    return {
-        f"{prefix}weight": _uniform(rng, (n_out, n_in), bound),
-        f"{prefix}bias": _uniform(rng, (n_out,), bound),
-    }
-
-
-def _lstm_params(rng: np.random.Generator, cfg: ClassifierConfig) -> dict:
-    """nn.LSTM's initialisation: every weight and bias ~ U(±1/√H)."""
-    E, H, dirs = cfg.embed_dim, cfg.hidden_size, 2 if cfg.bidirectional else 1
-    params = {}
-    for layer in range(cfg.num_layers):
-        n_in = E if layer == 0 else dirs * H
-        for d in range(dirs):
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            for name, shape in (
-                (f"weight_ih{sfx}", (4 * H, n_in)),
-                (f"weight_hh{sfx}", (4 * H, H)),
-                (f"bias_ih{sfx}", (4 * H,)),
-                (f"bias_hh{sfx}", (4 * H,)),
-            ):
-                params[f"lstm.{name}"] = _uniform(rng, shape, 1 / math.sqrt(H))
-    return params
-
-
-def _encoder_params(rng: np.random.Generator, cfg: ClassifierConfig) -> dict:
-    """nn.TransformerEncoderLayer's initialisation (Xavier-uniform in_proj, zero biases)."""
-    D, F = cfg.embed_dim, cfg.ffn
-    params = {}
-    for i in range(cfg.num_layers):
-        p = f"encoder.layers.{i}."
-        params[p + "self_attn.in_proj_weight"] = _uniform(rng, (3 * D, D), math.sqrt(6 / (4 * D)))
-        params[p + "self_attn.in_proj_bias"] = np.zeros(3 * D)
-        params[p + "self_attn.out_proj.weight"] = _uniform(rng, (D, D), 1 / math.sqrt(D))
-        params[p + "self_attn.out_proj.bias"] = np.zeros(D)
-        params |= _linear(rng, D, F, p + "linear1.") | _linear(rng, F, D, p + "linear2.")
-        for norm in ("norm1.", "norm2."):
-            params[p + norm + "weight"], params[p + norm + "bias"] = np.ones(D), np.zeros(D)
-    if cfg.norm_first:  # pre-LN leaves the residual stream unnormalised: one final LayerNorm
-        params["encoder.norm.weight"], params["encoder.norm.bias"] = np.ones(D), np.zeros(D)
-    return params
-
-
 def init(
     config: ClassifierConfig,
-    seed: int = 0,
+    rng: int | np.random.Generator = 0,
     embeddings: Float[np.ndarray, "V E"] | None = None,
     dtype: np.dtype | type = np.float32,
 ) -> dict[str, np.ndarray]:
-    """Fresh parameters for `config`, drawn as torch draws them, in `dtype`.
+    """Fresh parameters for `config`, drawn as torch draws them (`minienc.train.init`).
 
-    The embedding is N(0, 1) for the LSTM (nn.Embedding's default) and N(0, 1/D) for the
-    Transformer, so that √D · E[ids] has unit-size entries like the positional encodings; the
-    `<pad>` row is zero. `embeddings` (V, E), e.g. from `pretrained_embeddings`, replaces it.
+    `embeddings` (V, E), e.g. from `minienc.train.pretrained_embeddings`, replaces the random
+    embedding; its `<pad>` row is zero.
     """
-    rng = np.random.default_rng(seed)
-    V, E = config.vocab_size, config.embed_dim
-    std = 1.0 if config.encoder == "lstm" else 1 / math.sqrt(E)
-    emb = std * rng.standard_normal((V, E))
-    if embeddings is not None:
-        if np.shape(embeddings) != (V, E):
-            raise ValueError(
-                f"embeddings must have shape (vocab_size, embed_dim) = {(V, E)}, "
-                f"got {np.shape(embeddings)}"
-            )
-        emb = np.array(embeddings, dtype=np.float64)
-    emb[0] = 0.0  # <pad>
-    params = {"embedding.weight": emb}
-    if config.encoder == "lstm":
-        params |= _lstm_params(rng, config)
-    else:
-        if config.pool == "cls":
-            params["cls_token"] = std * rng.standard_normal((1, 1, E))
-        params |= _encoder_params(rng, config)
-    if config.pool == "weighted_mean":
-        params["pool.weight"] = _uniform(
-            rng, (1, config.pooled_dim), 1 / math.sqrt(config.pooled_dim)
-        )
-    params |= _linear(rng, config.pooled_dim, config.num_classes, "head.")
-    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
-
-
-def pretrained_embeddings(
-    tokens: Sequence[str],
-    vectors: Float[np.ndarray, "N E"],
-    words: Sequence[str],
-    seed: int = 0,
-) -> tuple[Float[np.ndarray, "V E"], float]:
-    """An embedding matrix for a vocabulary from pretrained word vectors, e.g. GloVe.
-
-    Row i is the vector of `tokens[i]` when `words` has it; the other rows are drawn from
-    N(0, s²) with s the standard deviation of the pretrained entries, so they look alike. Row 0
-    (`<pad>`) is zero. Returns the (V, E) float64 matrix and the coverage: the fraction of the
-    tokens after `<pad>` and `<unk>` that were found.
-    """
-    vectors = np.asarray(vectors, dtype=np.float64)
-    check_ndim("vectors", vectors, 2, "(N, E)")
-    if len(words) != len(vectors):
-        raise ValueError(f"vectors has {len(vectors)} rows but there are {len(words)} words")
-    index = {w: i for i, w in enumerate(words)}
-    rows = np.array([index.get(t, -1) for t in tokens])  # (V,) row of each token, -1 if missing
-    rng = np.random.default_rng(seed)
-    out = vectors.std() * rng.standard_normal((len(tokens), vectors.shape[1]))
-    found = rows >= 0
-    out[found] = vectors[rows[found]]
-    out[0] = 0.0
-    coverage = float(found[2:].mean()) if len(tokens) > 2 else 0.0
-    return out, coverage
+    return init_classifier(config, rng, embeddings, dtype)
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -391,3 +229,51 @@ def predict(
     """Logits (B, C) in evaluation mode (no dropout), without keeping a cache."""
     logits, _ = forward(params, ids, lengths, config, training=False)
     return logits
+
+
+# ------------------------------------------------------------------------------------ training
+def _trainable(tensors: Mapping[str, np.ndarray], settings: TrainConfig) -> dict[str, np.ndarray]:
+    unknown = sorted(set(settings.frozen) - set(tensors))
+    if unknown:
+        raise KeyError(f"TrainConfig.frozen names unknown parameters {unknown}")
+    return {k: v for k, v in tensors.items() if k not in settings.frozen}
+
+
+def _optimizer(params: Mapping[str, np.ndarray], settings: TrainConfig, lr: float):
+    no_decay = frozenset(k for k, decays in decay_mask(params).items() if not decays)
+    return AdamW(lr=lr, weight_decay=settings.weight_decay, no_decay=no_decay)
+
+
+def init_optimizer(params: Mapping[str, np.ndarray], settings: TrainConfig) -> dict:
+    """The AdamW state of the parameters that `settings` trains (all but `settings.frozen`)."""
+    trainable = _trainable(params, settings)
+    return _optimizer(trainable, settings, settings.lr).init(trainable)
+
+
+def train_step(
+    params: Mapping[str, np.ndarray],
+    opt_state: dict,
+    batch: Mapping[str, np.ndarray],
+    config: ClassifierConfig,
+    settings: TrainConfig,
+    lr: float,
+    rng: int | tuple[int, int] | np.random.Generator | None = None,
+) -> tuple[dict[str, np.ndarray], dict, float, Float[np.ndarray, "B C"]]:
+    """One AdamW update on `batch` {"ids", "lengths", "labels"}: forward, loss, the hand-written
+    backward, clipping to `settings.clip_norm`, then the step with learning rate `lr`.
+
+    Returns the new params and optimizer state, the batch's mean loss and its logits (B, C).
+    `rng` (a seed, a (seed, step) pair or a Generator) draws this step's dropout masks.
+    """
+    logits, cache = forward(params, batch["ids"], batch["lengths"], config, True, rng)
+    loss, loss_cache = losses.forward(
+        {}, logits, batch["labels"], label_smoothing=settings.label_smoothing
+    )
+    dlogits, _ = losses.backward(np.asarray(1.0, dtype=logits.dtype), loss_cache)
+    _, grads = backward(dlogits, cache)
+    grads = _trainable(grads, settings)
+    if settings.clip_norm is not None:
+        grads, _ = clip_grad_norm(grads, settings.clip_norm)
+    trainable = {k: params[k] for k in grads}
+    new, opt_state = _optimizer(trainable, settings, lr).step(trainable, grads, opt_state)
+    return dict(params) | new, opt_state, float(loss), logits

@@ -76,6 +76,7 @@ class Adam:
     eps: float = 1e-8
     weight_decay: float = 0.0
     decoupled: bool = False  # True: AdamW's decay θ ← θ(1 − ηλ) instead of L2
+    no_decay: frozenset[str] = frozenset()  # keys left out of the weight decay (biases, norms)
 
     def init(self, params: Mapping[str, np.ndarray]) -> dict:
         zeros = {k: np.zeros_like(p) for k, p in params.items()}
@@ -92,10 +93,11 @@ class Adam:
         new_params, ms, vs = {}, {}, {}
         for k, p in params.items():
             g = grads[k]
-            if self.weight_decay and self.decoupled:
-                p = p * (1 - self.lr * self.weight_decay)
-            elif self.weight_decay:
-                g = g + self.weight_decay * p
+            decay = self.weight_decay if k not in self.no_decay else 0.0
+            if decay and self.decoupled:
+                p = p * (1 - self.lr * decay)
+            elif decay:
+                g = g + decay * p
             ms[k] = b1 * state["m"][k] + (1 - b1) * g
             vs[k] = b2 * state["v"][k] + (1 - b2) * g * g
             new_params[k] = p - step_size * ms[k] / (np.sqrt(vs[k]) / sqrt_bc2 + self.eps)
@@ -107,9 +109,11 @@ def AdamW(  # noqa: N802 - reads as the class it builds, like torch.optim.AdamW
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.01,
+    no_decay: frozenset[str] = frozenset(),
 ) -> Adam:
-    """Adam with decoupled weight decay (torch.optim.AdamW's defaults)."""
-    return Adam(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, decoupled=True)
+    """Adam with decoupled weight decay (torch.optim.AdamW's defaults); the parameters named in
+    `no_decay` are not decayed (see `minienc.train.config.decay_mask`)."""
+    return Adam(lr, betas, eps, weight_decay, decoupled=True, no_decay=frozenset(no_decay))
 
 
 def clip_grad_norm(

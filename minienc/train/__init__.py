@@ -1,43 +1,31 @@
-"""Training in JAX with optax: the optimizer, the loop, two text classifiers, data parallelism.
+"""The one training stack for both backends: configs, the data path, the loop, the recipes.
 
-    from minienc.train import make_optimizer, fit, classifier_loss
-    from minienc.train import init_lstm_classifier, lstm_classifier_apply
+    from minienc.train import ClassifierConfig, TrainConfig, TokenizedText, fit
+    from minienc.numpy import classifier          # or: from minienc.jax import classifier
+    result = fit(classifier, config, classifier.init(config), train, valid, TrainConfig())
 
-`sentiment` holds the configurations that train both classifiers on the movie-review sentiment
-data; `parallel` runs the same training step with the batch split over several devices.
+`sentiment` holds the recipes that train both classifiers on the movie-review sentiment data;
+`optim` builds AdamW in optax for the JAX step; `parallel` runs the JAX step with the batch split
+over several devices.
 """
 
-from minienc.train.data import ArrayDataset, Batches, TokenizedText
-from minienc.train.loop import FitResult, evaluate, fit, make_eval_step, make_train_step
-from minienc.train.models import (
-    LSTM_POOLS,
-    TRANSFORMER_POOLS,
-    classifier_loss,
-    init_lstm_classifier,
-    init_transformer_classifier,
-    lstm_classifier_apply,
-    sinusoidal,
-    transformer_classifier_apply,
-)
-from minienc.train.optim import decay_mask, make_optimizer
+from minienc.train.config import ClassifierConfig, TrainConfig, decay_mask
+from minienc.train.data import TokenizedText, epoch_batches, length_batches, pretrained_embeddings
+from minienc.train.init import init_classifier
+from minienc.train.loop import EvalResult, FitResult, evaluate, fit, learning_rate
 
 __all__ = [
-    "ArrayDataset",
-    "Batches",
+    "ClassifierConfig",
+    "TrainConfig",
+    "decay_mask",
     "TokenizedText",
+    "epoch_batches",
+    "length_batches",
+    "pretrained_embeddings",
+    "init_classifier",
+    "EvalResult",
     "FitResult",
     "evaluate",
     "fit",
-    "make_eval_step",
-    "make_train_step",
-    "LSTM_POOLS",
-    "TRANSFORMER_POOLS",
-    "classifier_loss",
-    "init_lstm_classifier",
-    "init_transformer_classifier",
-    "lstm_classifier_apply",
-    "sinusoidal",
-    "transformer_classifier_apply",
-    "decay_mask",
-    "make_optimizer",
+    "learning_rate",
 ]

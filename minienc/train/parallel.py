@@ -19,15 +19,16 @@ same code runs on one device, on a machine with several GPUs, and on 8 simulated
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import jax
 import numpy as np
-import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from minienc.train.loop import LossFn, train_step_fn
+from minienc.jax.classifier import _step_fn
+from minienc.train.config import ClassifierConfig, TrainConfig
 
 __all__ = ["data_mesh", "replicate", "shard_batch", "make_parallel_train_step"]
 
@@ -69,25 +70,24 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
 
 
 def make_parallel_train_step(
-    loss_fn: LossFn, optimizer: optax.GradientTransformation, mesh: Mesh
+    config: ClassifierConfig, settings: TrainConfig, mesh: Mesh
 ) -> Callable:
-    """`train_step(params, opt_state, batch, key) -> (params, opt_state, metrics)` over `mesh`.
-
-    The same step as `make_train_step`, compiled with the batch split along the "data" axis and
-    params, optimizer state, key and outputs replicated. Inputs are moved to those shardings
-    first (a no-op when they are already there). Raises ValueError when the batch size is not
-    a multiple of the number of devices.
+    """`train_step(params, opt_state, batch, lr, rng) -> (params, opt_state, loss, logits)` over
+    `mesh`: the step of `minienc.jax.classifier.train_step`, compiled with the batch split along
+    the "data" axis and params, optimizer state, key and outputs replicated (the logits come
+    back split like the batch). Inputs are moved to those shardings first (a no-op when they are
+    already there). Raises ValueError when the batch size is not a multiple of the devices.
     """
     replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P(AXIS))
     step = jax.jit(
-        train_step_fn(loss_fn, optimizer),
-        in_shardings=(replicated, replicated, split, replicated),
-        out_shardings=(replicated, replicated, replicated),
+        partial(_step_fn, config=config, settings=settings),
+        in_shardings=(replicated, replicated, split, replicated, replicated),
+        out_shardings=(replicated, replicated, replicated, split),
     )
 
-    def parallel_train_step(params, opt_state, batch, key):
+    def parallel_train_step(params, opt_state, batch, lr, rng):
         batch = shard_batch(batch, mesh)
-        params, opt_state, key = replicate((params, opt_state, key), mesh)
-        return step(params, opt_state, batch, key)
+        params, opt_state, rng = replicate((params, opt_state, rng), mesh)
+        return step(params, opt_state, batch, lr, rng)
 
     return parallel_train_step

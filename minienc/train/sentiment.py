@@ -1,145 +1,166 @@
-"""Sentiment classification of movie-review snippets: the configurations that train both models.
+"""Sentiment classification of movie-review snippets: one recipe, either backend.
 
-`train_sentiment("lstm")` and `train_sentiment("transformer")` train a classifier on the training
-split of `minienc.data.sentiment` (8,456 snippets, positive or negative), pick the epoch with the
-best validation accuracy (early stopping) and report accuracy and macro-F1 on the held-out test
-split. Both start from 50-dimensional GloVe vectors for the words of the training vocabulary; from
-a random embedding, 8k short sentences are too few for the Transformer (≈ 0.68 test accuracy).
-With these settings a 2-core CPU trains each in about one to two minutes to ≈ 0.79 test accuracy.
+    run = train_sentiment(sentiment_config("lstm"), backend="numpy")   # or backend="jax"
+    run.test.accuracy, run.test.f1, run.fit.history
 
-With `fast=True` (or `MINIENC_FAST=1`) the same code runs on a random 1,024 training rows (and 256
-validation and test rows) for one epoch, to check that everything runs; the scores then mean little.
+trains a classifier on the training split of `minienc.data.sentiment` (positive or negative
+snippets), keeps the epoch with the best validation accuracy and scores it on the test split.
+The vocabulary comes from the training split; the embedding starts from GloVe 6B 50d for the
+words GloVe knows (`coverage` is that fraction; from a random embedding, 8k short sentences are
+too few for the Transformer). With `fast=True` (the default when `MINIENC_FAST=1`, as in the
+tests) the same code runs on a random 512 training rows (128 validation and test rows) for two
+epochs, to check that everything runs; the scores then mean little.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
-from minienc.data import GloVe, sentiment
+from minienc.data import GloVe, TextDataset, sentiment
 from minienc.text import Vocab
+from minienc.train.config import ClassifierConfig, TrainConfig
 from minienc.train.data import TokenizedText, pretrained_embeddings
-from minienc.train.loop import FitResult, evaluate, fit, make_eval_step
-from minienc.train.models import (
-    classifier_loss,
-    init_lstm_classifier,
-    init_transformer_classifier,
-    lstm_classifier_apply,
-    transformer_classifier_apply,
-)
-from minienc.train.optim import make_optimizer
+from minienc.train.loop import EvalResult, FitResult, evaluate, fit
 
-__all__ = ["MODELS", "SentimentRun", "sentiment_config", "train_sentiment"]
+__all__ = [
+    "SentimentRecipe",
+    "SentimentRun",
+    "backend_module",
+    "sentiment_config",
+    "train_sentiment",
+]
 
-MODELS = ("lstm", "transformer")
-_FAST_ROWS = {"train": 1024, "valid": 256, "test": 256}
+BACKENDS = ("numpy", "jax")
 
 
-def _fast_default(fast: bool | None) -> bool:
-    return os.environ.get("MINIENC_FAST", "0") == "1" if fast is None else fast
+@dataclass(frozen=True)
+class SentimentRecipe:
+    """model: the `ClassifierConfig` arguments other than `vocab_size` and `num_classes`.
+    train: the `TrainConfig`. min_freq: the vocabulary keeps training words seen this often.
+    max_len: sentences are cut at this many tokens. glove: start from GloVe (embed_dim 50).
+    limit: use `limit` training rows and `limit // 4` validation and test rows, drawn at random
+    once (a quick run); None for all of them."""
+
+    model: Mapping[str, Any]
+    train: TrainConfig
+    min_freq: int = 1
+    max_len: int = 64
+    glove: bool = True
+    limit: int | None = None
 
 
-def sentiment_config(model: str, fast: bool | None = None) -> dict[str, Any]:
-    """The hyperparameters of a sentiment run, as a plain (JSON-serialisable) dict.
-
-    Keys: "model"; "seed"; "min_freq" and "max_len" (vocabulary and truncation); "glove" (start
-    from GloVe 6B 50d, so D = 50); "init" and "apply" (keyword arguments of the model's init and
-    apply functions); "optim" (of `make_optimizer`, with the warmup as a fraction of the steps);
-    "fit" (of `fit`); "rows" (rows per split, None for all).
-    """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    fast = _fast_default(fast)
-    common = {
-        "model": model,
-        "seed": 0,
-        "min_freq": 1,
-        "max_len": 64,
-        "glove": True,
-        "fit": {"batch_size": 32, "epochs": 1 if fast else 6, "patience": 2, "monitor": "accuracy"},
-        "rows": _FAST_ROWS if fast else None,
-    }
-    if model == "lstm":
-        return common | {
-            "init": {"D": 50, "H": 64, "bidirectional": True},
-            "apply": {"pool": "max", "dropout": 0.3},
-            "optim": {"lr": 2e-3, "warmup": 0.1, "weight_decay": 0.01, "clip_norm": 1.0},
-        }
-    return common | {
-        "init": {"D": 50, "H": 2, "num_layers": 2, "ffn": 200, "pool": "mean"},
-        "apply": {"num_heads": 2, "pool": "mean", "dropout": 0.3},
-        "optim": {"lr": 1e-3, "warmup": 0.1, "weight_decay": 0.01, "clip_norm": 1.0},
-    }
+def sentiment_config(
+    encoder: str, fast: bool | None = None, pool: str | None = None
+) -> SentimentRecipe:
+    """The settings the lessons train with: `encoder` "lstm" or "transformer"; `fast` the tiny
+    version (default: `MINIENC_FAST=1`); `pool` overrides the pooling (LSTM max, Transformer
+    mean)."""
+    fast = os.environ.get("MINIENC_FAST") == "1" if fast is None else fast
+    if encoder == "lstm":
+        model = dict(
+            encoder="lstm",
+            embed_dim=50,
+            hidden_size=64,
+            bidirectional=True,
+            pool="max",
+            dropout=0.3,
+        )
+        train = TrainConfig(epochs=8, lr=2e-3, warmup=0.05, patience=2, bucket=20)
+    elif encoder == "transformer":
+        model = dict(
+            encoder="transformer",
+            embed_dim=50,
+            num_heads=2,
+            num_layers=2,
+            ffn_dim=128,
+            pool="mean",
+            dropout=0.2,
+        )
+        train = TrainConfig(epochs=10, lr=1e-3, warmup=0.1, patience=3, bucket=20)
+    else:
+        raise ValueError(f"encoder must be 'lstm' or 'transformer', got {encoder!r}")
+    if pool is not None:
+        model["pool"] = pool
+    if fast:
+        return SentimentRecipe(model, replace(train, epochs=2), limit=512)
+    return SentimentRecipe(model, train)
 
 
 class SentimentRun(NamedTuple):
-    """A trained classifier: its params, loss function, vocabulary, fit result and test scores."""
+    """Everything a lesson shows after `train_sentiment`."""
 
-    params: dict[str, jax.Array]
-    loss_fn: Any
+    backend: str
+    config: ClassifierConfig
     vocab: Vocab
-    result: FitResult
-    test: dict[str, float]
-    config: dict[str, Any]
+    params: dict[str, Any]
+    fit: FitResult
+    test: EvalResult
+    test_data: TokenizedText
+    test_set: TextDataset  # the test rows as text, with labels and human ratings
+    coverage: float | None
+    seconds: float
+
+
+def backend_module(backend: str) -> ModuleType:
+    """The classifier module of `backend` ("numpy" or "jax"), which `fit` drives."""
+    if backend == "numpy":
+        from minienc.numpy import classifier
+    elif backend == "jax":
+        from minienc.jax import classifier
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return classifier
 
 
 def train_sentiment(
-    model: str, fast: bool | None = None, progress: bool = True, config: dict | None = None
+    recipe: SentimentRecipe, backend: str = "numpy", seed: int = 0, progress: bool = True
 ) -> SentimentRun:
-    """Train the `model` ("lstm" or "transformer") with `config` (`sentiment_config` by default)
-    and evaluate it on the test split."""
-    cfg = sentiment_config(model, fast) if config is None else config
-    rows = cfg["rows"] or {}
-    splits = {}
-    for split in ("train", "valid", "test"):
-        data = sentiment(split)
-        n = min(len(data), rows.get(split, len(data)))
-        # the file is sorted by label: a fast run takes a random subset, not the first rows
-        splits[split] = data.take(
-            np.sort(np.random.default_rng(cfg["seed"]).permutation(len(data))[:n])
-        )
-    vocab = Vocab.build(splits["train"].texts, min_freq=cfg["min_freq"])
-    train, valid, test = (
-        TokenizedText.from_dataset(splits[s], vocab, max_len=cfg["max_len"])
-        for s in ("train", "valid", "test")
+    """Train `recipe` with `backend` ("numpy" or "jax"), early-stopped on the validation split,
+    and score the kept parameters on the test split. `seed` seeds the initialisation and the
+    training (the data split is fixed). For the Transformer the GloVe matrix is rescaled to
+    entries of standard deviation 1/√D like its random initialisation, so that √D · E[ids] is of
+    the size of the positional encodings."""
+    model = backend_module(backend)
+    start = time.perf_counter()
+    splits = {name: sentiment(name) for name in ("train", "valid", "test")}
+    if recipe.limit is not None:
+        # the file is sorted by label: a quick run takes a random subset, not the first rows
+        sizes = {"train": recipe.limit, "valid": recipe.limit // 4, "test": recipe.limit // 4}
+        pick = {
+            k: np.random.default_rng(0).permutation(len(d))[: sizes[k]] for k, d in splits.items()
+        }
+        splits = {k: d.take(np.sort(pick[k])) for k, d in splits.items()}
+    vocab = Vocab.build(splits["train"].texts, min_freq=recipe.min_freq)
+    data = {k: TokenizedText.from_dataset(d, vocab, recipe.max_len) for k, d in splits.items()}
+    config = ClassifierConfig(
+        vocab_size=len(vocab), num_classes=len(splits["train"].label_names), **recipe.model
     )
-    init = dict(cfg["init"])
-    D = init.pop("D")
-    emb = pretrained_embeddings(vocab, GloVe.load(), cfg["seed"]) if cfg["glove"] else None
-    key = jax.random.key(cfg["seed"])
-    num_classes = len(splits["train"].label_names)
-    if model == "lstm":
-        params = init_lstm_classifier(
-            key, len(vocab), D, num_classes=num_classes, **init, embeddings=emb
-        )
-        apply = lstm_classifier_apply
-    else:
-        if emb is not None:
-            emb = emb / math.sqrt(D)  # the model multiplies by √D: the sum keeps GloVe's scale
-        params = init_transformer_classifier(
-            key, len(vocab), D, num_classes=num_classes, **init, embeddings=emb
-        )
-        apply = transformer_classifier_apply
-    loss_fn = classifier_loss(apply, **cfg["apply"])
-    fit_kw = dict(cfg["fit"])
-    total = fit_kw["epochs"] * (len(train) // fit_kw["batch_size"])
-    optim = dict(cfg["optim"])
-    warmup = int(optim.pop("warmup") * total)
-    optimizer, schedule = make_optimizer(total_steps=total, warmup_steps=warmup, **optim)
-    result = fit(
-        loss_fn,
-        params,
-        optimizer,
-        train,
-        valid,
-        seed=cfg["seed"],
-        schedule=schedule,
-        progress=progress,
-        **fit_kw,
+    embeddings, coverage = None, None
+    if recipe.glove:
+        embeddings, coverage = pretrained_embeddings(vocab, GloVe.load(), seed)
+        if config.encoder == "transformer":
+            embeddings /= embeddings[1:].std() * np.sqrt(config.embed_dim)
+    params = model.init(config, seed, embeddings)
+    settings = replace(recipe.train, seed=seed)
+    result = fit(model, config, params, data["train"], data["valid"], settings, progress=progress)
+    test = evaluate(model, config, result.params, data["test"], settings.eval_batch_size)
+    seconds = time.perf_counter() - start
+    return SentimentRun(
+        backend,
+        config,
+        vocab,
+        result.params,
+        result,
+        test,
+        data["test"],
+        splits["test"],
+        coverage,
+        seconds,
     )
-    scores = evaluate(make_eval_step(loss_fn), result.params, test)
-    return SentimentRun(result.params, loss_fn, vocab, result, scores, cfg)
