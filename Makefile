@@ -7,12 +7,23 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.minienc-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: book test
+.PHONY: book book-clean test
+
+# Lessons are executed through Jupyter Book's cache: a rebuild re-runs only the lessons whose code
+# changed. The cache is dropped whenever the code the lessons import (minienc/, kernels/) or the
+# pinned dependencies change, so a cached output is never one of older code. `make book-clean`
+# forces a build from nothing.
+CODE_HASH = $(shell cat $$(find minienc kernels -name '*.py' | sort) pyproject.toml requirements-data.txt | sha256sum | cut -c1-16)
 
 book: $(STAMP)
-	rm -rf book/_build
+	@if [ "$$(cat book/_build/.code-hash 2>/dev/null)" != "$(CODE_HASH)" ]; then rm -rf book/_build; fi
+	@mkdir -p book/_build && echo "$(CODE_HASH)" > book/_build/.code-hash
 	env -u MINIENC_FAST $(BIN)/jupyter-book build -W --keep-going book/
 	@echo "Open book/_build/html/index.html in a browser."
+
+book-clean:
+	rm -rf book/_build
+	$(MAKE) book
 
 test: $(STAMP)
 	MINIENC_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
