@@ -12,6 +12,8 @@ them is. A ratio whose denominator is zero (no predictions of c, no examples of 
 Averages: `binary` reports the class `pos_label`; `macro` averages the per-class scores over every
 class seen in `y_true` or `y_pred` (each class counts the same); `micro` pools the counts first
 (each example counts the same; for single-label data it equals accuracy).
+
+For generated text: `corpus_bleu` (translation, `minienc.bleu`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from typing import Literal
 import numpy as np
 
 from minienc._checks import check_int, check_ndim, check_same_shape
+from minienc.bleu import corpus_bleu
 
-__all__ = ["accuracy", "confusion_matrix", "precision", "recall", "f1", "precision_recall_f1"]
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "precision",
+    "recall",
+    "f1",
+    "precision_recall_f1",
+    "corpus_bleu",
+]
 
 Average = Literal["binary", "macro", "micro"]
 
