@@ -13,7 +13,8 @@ Averages: `binary` reports the class `pos_label`; `macro` averages the per-class
 class seen in `y_true` or `y_pred` (each class counts the same); `micro` pools the counts first
 (each example counts the same; for single-label data it equals accuracy).
 
-For generated text: `corpus_bleu` (translation, `minienc.bleu`).
+For generated text: `corpus_bleu` (translation, `minienc.bleu`) and `rouge` (summaries,
+`minienc.rouge`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from minienc._checks import check_int, check_ndim, check_same_shape
 from minienc.bleu import corpus_bleu
+from minienc.rouge import Score, rouge
 
 __all__ = [
     "accuracy",
@@ -33,6 +35,8 @@ __all__ = [
     "f1",
     "precision_recall_f1",
     "corpus_bleu",
+    "rouge",
+    "Score",
 ]
 
 Average = Literal["binary", "macro", "micro"]
