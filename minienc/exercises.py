@@ -27,7 +27,7 @@ the worst tensor. On a student notebook the checker fails until the exercise is 
 
 Command line (pure text processing, no notebook libraries needed):
 
-    python -m minienc.exercises make-student lessons/ student/
+    python -m minienc.exercises make-student lessons/ student/ [--force]
     python -m minienc.exercises list lessons/
 """
 
@@ -153,16 +153,34 @@ def to_student(text: str, source: str = "<text>") -> str:
     return "".join(out)
 
 
-def make_student(lessons_dir: str | Path, out_dir: str | Path) -> dict[str, list[Exercise]]:
+def make_student(
+    lessons_dir: str | Path, out_dir: str | Path, force: bool = False
+) -> dict[str, list[Exercise]]:
     """Write the student version of every `lessons_dir/*.md` into `out_dir`; return the exercises.
 
     Every file is parsed before any is written, so a malformed marker leaves `out_dir` untouched.
+    `out_dir` may not be `lessons_dir` or lie inside it (that would overwrite the solutions), and
+    an existing student file is overwritten only with `force` (it may hold a learner's work).
     """
     lessons_dir, out_dir = Path(lessons_dir), Path(out_dir)
+    if not lessons_dir.is_dir():
+        raise FileNotFoundError(f"lessons folder {lessons_dir} does not exist")
+    source, target = lessons_dir.resolve(), out_dir.resolve()
+    if target == source or source in target.parents:
+        raise ValueError(
+            f"out_dir {out_dir} is the lessons folder {lessons_dir} or inside it: writing there "
+            "would replace the solutions; choose a folder outside it"
+        )
     paths = sorted(lessons_dir.glob("*.md"))
     if not paths:
         raise FileNotFoundError(f"no lesson files (*.md) in {lessons_dir}")
     students = {p: to_student(p.read_text(encoding="utf-8"), str(p)) for p in paths}
+    existing = [p.name for p in paths if (out_dir / p.name).exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"{out_dir} already holds {len(existing)} student notebooks ({existing[0]}, ...), "
+            "perhaps with a learner's work; pass --force to overwrite them"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in students.items():
         (out_dir / path.name).write_text(text, encoding="utf-8")
@@ -196,12 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     make = sub.add_parser("make-student", help="write student notebooks with the solutions removed")
     make.add_argument("lessons", type=Path, help="folder of lesson .md files")
     make.add_argument("out", type=Path, help="folder to write the student notebooks into")
+    make.add_argument("--force", action="store_true", help="overwrite existing student notebooks")
     show = sub.add_parser("list", help="print the exercises found in the lessons")
     show.add_argument("lessons", type=Path, help="folder of lesson .md files")
     args = parser.parse_args(argv)
     try:
         if args.command == "make-student":
-            found = make_student(args.lessons, args.out)
+            found = make_student(args.lessons, args.out, force=args.force)
             n = sum(len(v) for v in found.values())
             print(f"wrote {len(found)} student notebooks with {n} exercises to {args.out}")
         else:
@@ -211,9 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in paths:
                 for ex in find_exercises(path.read_text(encoding="utf-8"), str(path)):
                     print(f"{path.name}:{ex.begin}  {ex.message}")
-    except (MarkerError, FileNotFoundError) as err:
+    except (MarkerError, OSError, ValueError) as err:  # one clear line, no traceback
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

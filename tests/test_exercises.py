@@ -179,9 +179,31 @@ def test_cli_reports_bad_markers_without_writing(tmp_path: Path, capsys):
     src.mkdir()
     (src / "01_ok.md").write_text(GOOD)
     (src / "02_bad.md").write_text(cell("### END SOLUTION"))
-    assert main(["make-student", str(src), str(tmp_path / "student")]) == 1
+    assert main(["make-student", str(src), str(tmp_path / "student")]) == 2
     assert "02_bad.md:2: END SOLUTION without a matching BEGIN" in capsys.readouterr().err
     assert not (tmp_path / "student").exists()
+
+
+def test_make_student_protects_the_solutions_and_the_learners_work(tmp_path: Path, capsys):
+    src = tmp_path / "lessons"
+    src.mkdir()
+    (src / "03_demo.md").write_text(GOOD)
+    for out in (src, src / "student", src / "a" / ".."):
+        assert main(["make-student", str(src), str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "would replace the solutions" in err
+        assert err.count("\n") == 1  # one line, no traceback
+    assert (src / "03_demo.md").read_text() == GOOD and not (src / "student").exists()
+    out = tmp_path / "student"
+    assert main(["make-student", str(src), str(out)]) == 0
+    (out / "03_demo.md").write_text("a learner's answers")
+    assert main(["make-student", str(src), str(out)]) == 2
+    assert "pass --force to overwrite" in capsys.readouterr().err
+    assert (out / "03_demo.md").read_text() == "a learner's answers"
+    assert main(["make-student", str(src), str(out), "--force"]) == 0
+    assert (out / "03_demo.md").read_text() == to_student(GOOD)
+    assert main(["make-student", str(tmp_path / "missing"), str(out)]) == 2
+    assert "lessons folder" in capsys.readouterr().err
 
 
 def test_check_exercise_messages(capsys):
