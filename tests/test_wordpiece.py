@@ -7,13 +7,14 @@ comparison, with timings, is also `python bench/tokenizer.py`.
 import json
 import os
 import shutil
+import unicodedata
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported
 
 from minienc.data import minilm_dir, sentiment, wikitext2  # noqa: E402
-from minienc.text import WordPiece  # noqa: E402
+from minienc.text import BasicTokenizer, WordPiece  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`max_length` is ignored:UserWarning")
 FAST = os.environ.get("MINIENC_FAST") == "1"
@@ -215,3 +216,40 @@ def test_split_cache_and_greedy_split(ours):
     assert ours.tokenize("x" * 101) == ["[UNK]"]
     assert ours.split_ids("unaffable") == [ours.stoi[t] for t in ("una", "##ffa", "##ble")]
     assert ours._cache["unaffable"] is ours._cache["unaffable"]  # split once, then looked up
+
+
+@pytest.mark.parametrize(
+    ("lowercase", "strip_accents", "chinese"),
+    [(True, None, True), (False, None, False), (True, False, True), (False, True, True)],
+)
+def test_every_code_point(lowercase, strip_accents, chinese):
+    """The basic tokenizer treats each character as the reference does, in and between words.
+
+    Left out: code points unassigned in Python's Unicode tables (the reference lowercases
+    some of them: its case tables are newer) and U+11938, whose decomposition (Unicode 13) the
+    reference's NFD lacks. Fast mode takes every 7th code point.
+    """
+    from tokenizers import normalizers, pre_tokenizers
+
+    norm = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=chinese,
+        strip_accents=strip_accents,
+        lowercase=lowercase,
+    )
+    pre = pre_tokenizers.BertPreTokenizer()
+    ours = BasicTokenizer(lowercase, strip_accents, chinese)
+
+    def ref(text):
+        return [word for word, _ in pre.pre_tokenize_str(norm.normalize_str(text))]
+
+    chars = [chr(cp) for cp in range(0, 0x110000, 7 if FAST else 1)]
+    chars = [c for c in chars if unicodedata.category(c) not in ("Cn", "Cs") and c != "\U00011938"]
+    for start in range(0, len(chars), 4096):
+        chunk = chars[start : start + 4096]
+        text = " ".join(f"a{c}b {c}A{c}" for c in chunk)
+        if ours(text) != ref(text):  # find the character, for the message
+            for c in chunk:
+                text = f"a{c}b {c}A{c}"
+                name = unicodedata.name(c, "?")
+                assert ours(text) == ref(text), f"U+{ord(c):04X} {name}"
