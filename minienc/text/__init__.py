@@ -1,8 +1,9 @@
-"""Text to integers: word-level tokenization, vocabularies, padding and batching, WordPiece."""
+"""Text to integers: words and vocabularies, padding and batching, WordPiece and its trainer."""
 
 from minienc.text.batching import batch_indices, pad_batch
 from minienc.text.bert_basic import BasicTokenizer
 from minienc.text.wordpiece import WordPiece
+from minienc.text.wordpiece_train import count_words, train_wordpiece
 from minienc.text.words import PAD, UNK, Vocab, tokenize
 
 __all__ = [
@@ -14,4 +15,6 @@ __all__ = [
     "batch_indices",
     "BasicTokenizer",
     "WordPiece",
+    "count_words",
+    "train_wordpiece",
 ]
