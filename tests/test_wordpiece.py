@@ -167,13 +167,16 @@ def test_config_from_folder(ref, ours, tmp_path):
     assert plain.basic.tokenize_chinese_chars and plain.model_max_length is None
     assert plain.encode(HARD[3]) == ours.encode(HARD[3])
     config = {"do_lower_case": False, "strip_accents": True, "tokenize_chinese_chars": False}
+    config["model_max_length"] = int(1e30)  # how the reference writes "no limit"
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     cased, cased_ref = (
         WordPiece.from_pretrained(tmp_path),
         BertTokenizerFast.from_pretrained(str(tmp_path)),
     )
-    for text in HARD[:8]:
+    assert cased.model_max_length is None
+    for text in HARD[:8] + HARD[-2:]:
         assert cased.encode(text) == call(cased_ref, text), text
+        assert cased.encode(text, truncation=True) == call(cased_ref, text, truncation=True)
 
 
 def test_errors(ours, tmp_path):

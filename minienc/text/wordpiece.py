@@ -83,7 +83,9 @@ class WordPiece:
         if missing:
             raise ValueError(f"vocab must hold the special tokens {missing}")
         self.stoi = stoi
-        self.itos = {i: t for t, i in stoi.items()}
+        self.itos = (
+            {i: t for t, i in stoi.items()} if isinstance(vocab, dict) else dict(enumerate(vocab))
+        )
         self.basic = BasicTokenizer(do_lower_case, strip_accents, tokenize_chinese_chars)
         self.model_max_length = model_max_length
         self.max_input_chars_per_word = max_input_chars_per_word
@@ -116,7 +118,10 @@ class WordPiece:
             do_lower_case=config.get("do_lower_case", True),
             strip_accents=config.get("strip_accents"),
             tokenize_chinese_chars=config.get("tokenize_chinese_chars", True),
-            model_max_length=max_length if isinstance(max_length, int) else None,
+            # the reference writes "no limit" as a huge number (1e30)
+            model_max_length=max_length
+            if isinstance(max_length, int) and max_length < 1e20
+            else None,
         )
 
     def __len__(self) -> int:
@@ -168,8 +173,8 @@ class WordPiece:
 
         Returns `{"input_ids", "token_type_ids", "attention_mask"}`, lists of ints: [CLS] a [SEP]
         (b [SEP]), token types 0 for a and 1 for b (and its [SEP]), mask 1 on tokens, 0 on pads.
-        `truncation`: False/"do_not_truncate", True/"longest_first" (drop tokens from the longer
-        side, one at a time), "only_first", "only_second"; None (the default) truncates
+        `truncation`: False/"do_not_truncate", True/"longest_first" (cut the longer text first;
+        the rules are in `bert_inputs`), "only_first", "only_second"; None (the default) truncates
         "longest_first" when only `max_length` is given, as the reference does. `padding`:
         False, True/"longest" (nothing to do for one text), "max_length". Without `max_length`,
         truncation and "max_length" padding use `model_max_length`. An empty `text_pair` counts
