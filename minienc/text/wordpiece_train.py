@@ -94,14 +94,15 @@ def train_wordpiece(
         )
     pair_freq: Counter[Pair] = Counter()
     where: dict[Pair, set[int]] = {}  # pair -> indices of the words that hold it
-    holding: dict[str, set[Pair]] = {}  # unit -> pairs it is part of (some may be gone)
+    holding: dict[str, set[Pair]] = {}  # unit -> candidate pairs it is in (some may be gone)
     for k, (symbols, n) in enumerate(words):
         for pair, m in _pairs(symbols).items():
             pair_freq[pair] += n * m
             where.setdefault(pair, set()).add(k)
-    for a, b in pair_freq:
-        holding.setdefault(a, set()).add((a, b))
-        holding.setdefault(b, set()).add((a, b))
+    for (a, b), f in pair_freq.items():
+        if f >= min_frequency:
+            holding.setdefault(a, set()).add((a, b))
+            holding.setdefault(b, set()).add((a, b))
 
     def entry(pair: Pair) -> tuple[float, int, str, str]:
         f = pair_freq[pair]
@@ -128,23 +129,27 @@ def train_wordpiece(
             symbols, n = words[k]
             new = _merge(symbols, pair, merged)
             old_pairs, new_pairs = _pairs(symbols), _pairs(new)
-            for p, m in old_pairs.items():
-                pair_freq[p] -= n * m
-                if p not in new_pairs and p != pair:
-                    where[p].discard(k)
-            for p, m in new_pairs.items():
-                pair_freq[p] += n * m
+            for p in old_pairs.keys() | new_pairs.keys():  # only pairs next to a merge change
+                if not (d := new_pairs[p] - old_pairs[p]):
+                    continue
+                pair_freq[p] += n * d
+                changed.add(p)
+                if not new_pairs[p]:
+                    where.get(p, set()).discard(k)
+                    continue
                 where.setdefault(p, set()).add(k)
-                holding.setdefault(p[0], set()).add(p)
-                holding.setdefault(p[1], set()).add(p)
+                if pair_freq[p] >= min_frequency:
+                    holding.setdefault(p[0], set()).add(p)
+                    holding.setdefault(p[1], set()).add(p)
             merges = (len(symbols) - len(new)) * n
             units[a] -= merges
             units[b] -= merges
             units[merged] += merges
-            changed |= old_pairs.keys() | new_pairs.keys()
             words[k] = (new, n)
         del pair_freq[pair]
-        changed |= holding.get(a, set()) | holding.get(b, set())
+        for unit in (a, b):  # their pairs score higher now; drop those no longer candidates
+            holding[unit] = {p for p in holding.get(unit, ()) if pair_freq[p] >= min_frequency}
+            changed |= holding[unit]
         for p in changed:
             if pair_freq.get(p, 0) >= min_frequency:
                 heapq.heappush(heap, entry(p))
