@@ -138,7 +138,31 @@ def test_partial_backward_gives_the_top_layers_gradients(tiny):
         bert.backward(dy, cache, layers=3)
 
 
-def test_tiny_jax_equals_transformers(tiny, jax_x64):
+def test_training_dropout_is_seeded_and_differentiable(tiny):
+    _, params = tiny
+    ids, mask, types_ = tiny_inputs()
+    config = BertConfig(**{**TINY.__dict__, "hidden_dropout_prob": 0.3})
+    y_eval, _ = bert.forward(params, ids, mask, types_, config=config)
+    y1, cache = bert.forward(params, ids, mask, types_, config=config, training=True, rng=5)
+    y2, _ = bert.forward(params, ids, mask, types_, config=config, training=True, rng=5)
+    np.testing.assert_array_equal(y1, y2)
+    assert np.abs(y1 - y_eval).max() > 1e-3
+    _, grads = bert.backward(np.ones_like(y1), cache)
+    assert all(np.isfinite(g).all() for g in grads.values())
+
+
+@pytest.fixture
+def x64():
+    """JAX in float64 for one test (conftest's `jax_x64` would keep it for the MiniLM tests)."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
+def test_tiny_jax_equals_transformers(tiny, x64):
     import jax
     import jax.numpy as jnp
 
