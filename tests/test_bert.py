@@ -319,6 +319,9 @@ def test_bad_inputs_and_params(tiny):
     missing = {k: v for k, v in params.items() if k != "encoder.layer.1.output.dense.bias"}
     with pytest.raises(KeyError, match="encoder.layer.1.output.dense.bias"):
         bert.forward(missing, ids, mask, config=TINY)
+    no_pooler = {k: v for k, v in params.items() if not k.startswith("pooler.")}
+    with pytest.raises(KeyError, match="pooler"):
+        bert.pooler(no_pooler, np.zeros((1, 2, 8)))
     wide = BertConfig(**{**TINY.__dict__, "intermediate_size": 16})
     with pytest.raises(ValueError, match="encoder.layer.0.intermediate.dense.weight"):
         bert.forward(params, ids, mask, config=wide)

@@ -114,6 +114,8 @@ def pooler(
     params: Mapping[str, Array], hidden_states: Float[Array, "B T D"]
 ) -> Float[Array, "B D"]:
     """BERT's pooler: tanh(dense(hidden_states[:, 0])) at [CLS]; needs `pooler.dense.*`."""
+    if "pooler.dense.weight" not in params:
+        raise KeyError("params has no 'pooler.dense.weight': this BERT was saved without a pooler")
     if hidden_states.ndim != 3:
         raise ValueError(
             f"hidden_states must have 3 dimensions (B, T, D), got shape {hidden_states.shape}"

@@ -204,6 +204,8 @@ def pooler(
 
     Returns y of shape (B, D) and the cache `(hidden_states.shape, dense cache, tanh cache)`.
     """
+    if "pooler.dense.weight" not in params:
+        raise KeyError("params has no 'pooler.dense.weight': this BERT was saved without a pooler")
     h = check_float("hidden_states", hidden_states)
     if h.ndim != 3:
         raise ValueError(f"hidden_states must have 3 dimensions (B, T, D), got shape {h.shape}")
