@@ -7,8 +7,8 @@ length into batches (so a batch pads to its own longest sentence, not the longes
 `bert.sentence_embedding` of the chosen backend and puts the rows back in input order. Texts
 longer than the model's `max_seq_length` (256 for MiniLM, from `sentence_bert_config.json`) keep
 their first tokens and their final [SEP], as the Hugging Face tokenizer truncates them.
-JAX compiles once per batch shape, so `embed_ids` pads a JAX batch to `batch_size` rows and its
-length to a multiple of 8 (padding never changes an embedding).
+JAX compiles once per batch shape, so `embed_ids` pads every JAX batch of a call to the same number
+of rows and its length to a multiple of 8 (padding never changes an embedding).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def embed_ids(
             n = len(rows)
             if backend == "jax":  # one compiled shape for many batches
                 T = min(-(-T // _JAX_STEP) * _JAX_STEP, max(T, config.max_position_embeddings))
-                n = batch_size
+                n = min(batch_size, len(ids))  # every batch of this call: one shape
             b_ids = np.zeros((n, T), dtype=ids.dtype)  # (n, T), padded with id 0, mask 0
             b_mask = np.zeros((n, T), dtype=np.int64)
             width = min(T, ids.shape[1])
