@@ -23,6 +23,8 @@ import numpy as np
 from jaxtyping import Float, Int
 from tqdm.auto import tqdm
 
+from minienc.text.wordpiece import WordPiece
+
 __all__ = ["BACKENDS", "embed", "embed_ids"]
 
 BACKENDS = ("numpy", "jax")
@@ -54,17 +56,7 @@ def _model(folder: str, backend: str) -> tuple[Any, Any, Any]:
 
 
 @functools.lru_cache(maxsize=4)
-def _tokenizer(folder: str) -> Any:
-    try:
-        from minienc.text.wordpiece import WordPiece
-    except ModuleNotFoundError as e:
-        if e.name not in ("minienc.text.wordpiece",):
-            raise
-        raise ImportError(
-            "embed(sentences) tokenizes with minienc.text.wordpiece.WordPiece, which this copy "
-            "of minienc does not have yet; tokenize the sentences another way and call "
-            "minienc.embed_ids(input_ids, attention_mask, ...)"
-        ) from e
+def _tokenizer(folder: str) -> WordPiece:
     return WordPiece.from_pretrained(folder)
 
 

@@ -7,8 +7,6 @@ The oracles (transformers, sentence-transformers) are imported here only, never 
 
 import json
 import os
-import sys
-import types
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before the oracles are imported: no network
 
@@ -258,28 +256,11 @@ def test_minilm_hidden_states_equal_bert_model(minilm, backend):
     np.testing.assert_allclose(pool, out.pooler_output.numpy(), atol=1e-5)
 
 
-def test_embed_tokenizes_with_wordpiece(minilm, monkeypatch):
-    """embed(sentences) works once minienc.text.wordpiece exists; a stand-in plays it here."""
+def test_embed_tokenizes_with_wordpiece(minilm):
+    """embed(sentences) with minienc's own WordPiece equals sentence-transformers end to end."""
     folder, reference, tokenizer, sample = minilm
-
-    class WordPiece:
-        @classmethod
-        def from_pretrained(cls, path):
-            assert str(path) == str(folder.resolve())
-            return cls()
-
-        def encode_batch(self, texts, padding=True):
-            return dict(tokenizer(texts, padding=padding))
-
-    fake = types.ModuleType("minienc.text.wordpiece")
-    fake.WordPiece = WordPiece
-    monkeypatch.setitem(sys.modules, "minienc.text.wordpiece", fake)
-    from minienc import sentence_embeddings
-
-    sentence_embeddings._tokenizer.cache_clear()
     texts = sample[:3] + ["word " * 400]  # 402 tokens: truncated to 256, as sentence-transformers
     ours = minienc.embed(texts, batch_size=1)  # one text per batch: only the long one is long
-    sentence_embeddings._tokenizer.cache_clear()
     assert np.abs(ours - reference.encode(texts, batch_size=1)).max() <= 1e-5
 
 
@@ -294,16 +275,6 @@ def test_embed_rejects_bad_input():
         minienc.embed_ids(np.ones((1, 3), int), np.ones((1, 3), int), backend="torch")
     with pytest.raises(ValueError, match="empty"):
         minienc.embed_ids(np.ones((0, 3), int), np.ones((0, 3), int))
-
-
-def test_embed_without_wordpiece_says_what_to_do(monkeypatch):
-    from minienc import sentence_embeddings
-
-    monkeypatch.setitem(sys.modules, "minienc.text.wordpiece", None)  # import fails
-    sentence_embeddings._tokenizer.cache_clear()
-    with pytest.raises(ImportError, match="embed_ids"):
-        minienc.embed(["a sentence"])
-    sentence_embeddings._tokenizer.cache_clear()
 
 
 def test_bad_inputs_and_params(tiny):
