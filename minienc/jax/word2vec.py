@@ -41,7 +41,10 @@ def init(vocab_size: int, dim: int, seed: int = 0) -> dict[str, Array]:
 
 
 def subsample(
-    ids: Int[np.ndarray, " N"], counts: Float[np.ndarray, " V"], t: float = 1e-5, rng=None
+    ids: Int[np.ndarray, " N"],
+    counts: Float[np.ndarray, " V"],
+    t: float = 1e-5,
+    rng: np.random.Generator | int | None = None,
 ) -> Int[np.ndarray, " M"]:
     """Keep each token of `ids` with probability min(1, √(t / f)), f = counts[id] / Σ counts."""
     return _np.subsample(np.asarray(ids), np.asarray(counts), t, rng)
@@ -53,14 +56,16 @@ def noise_table(counts: Float[np.ndarray, " V"], power: float = 0.75) -> Float[n
 
 
 def sample_negatives(
-    noise: Float[np.ndarray, " V"], shape: tuple[int, ...], rng=None
+    noise: Float[np.ndarray, " V"],
+    shape: tuple[int, ...],
+    rng: np.random.Generator | int | None = None,
 ) -> Int[np.ndarray, "..."]:
     """Draw ids of the given shape from the distribution `noise` (by inverting its CDF)."""
     return _np.sample_negatives(np.asarray(noise), shape, rng)
 
 
 def pairs(
-    ids: Int[np.ndarray, " N"], window: int = 5, rng=None
+    ids: Int[np.ndarray, " N"], window: int = 5, rng: np.random.Generator | int | None = None
 ) -> tuple[Int[np.ndarray, " P"], Int[np.ndarray, " P"]]:
     """(center, context) ids of all pairs at distance ≤ b_i, b_i drawn from 1..window per center."""
     return _np.pairs(np.asarray(ids), window, rng)

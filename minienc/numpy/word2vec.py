@@ -76,7 +76,10 @@ def _check_ids(name: str, ids: object, V: int, ndim: int) -> np.ndarray:
 
 
 def subsample(
-    ids: Int[np.ndarray, " N"], counts: Float[np.ndarray, " V"], t: float = 1e-5, rng=None
+    ids: Int[np.ndarray, " N"],
+    counts: Float[np.ndarray, " V"],
+    t: float = 1e-5,
+    rng: np.random.Generator | int | None = None,
 ) -> Int[np.ndarray, " M"]:
     """Keep each token of `ids` with probability min(1, √(t / f)), f = counts[id] / Σ counts."""
     counts = _check_counts(counts)
@@ -94,7 +97,9 @@ def noise_table(counts: Float[np.ndarray, " V"], power: float = 0.75) -> Float[n
 
 
 def sample_negatives(
-    noise: Float[np.ndarray, " V"], shape: tuple[int, ...], rng=None
+    noise: Float[np.ndarray, " V"],
+    shape: tuple[int, ...],
+    rng: np.random.Generator | int | None = None,
 ) -> Int[np.ndarray, "..."]:
     """Draw ids of the given shape from the distribution `noise` (by inverting its CDF)."""
     cdf = np.cumsum(np.asarray(noise, dtype=np.float64))  # (V,)
@@ -103,7 +108,7 @@ def sample_negatives(
 
 
 def pairs(
-    ids: Int[np.ndarray, " N"], window: int = 5, rng=None
+    ids: Int[np.ndarray, " N"], window: int = 5, rng: np.random.Generator | int | None = None
 ) -> tuple[Int[np.ndarray, " P"], Int[np.ndarray, " P"]]:
     """(center, context) ids of all pairs at distance ≤ b_i, b_i drawn from 1..window per center."""
     ids = check_int("ids", ids)
