@@ -8,6 +8,8 @@ two read side by side. The differences:
   `(out, (h_n, c_n))` as torch does.
 - randomness, the argument `rng` in both, is a JAX PRNG key (`rng=jax.random.key(0)`) instead
   of a NumPy seed or Generator.
+  The exception is word2vec's data preparation (`subsample`, `pairs`, `sample_negatives`): it
+  runs on the host, on token ids, and takes the same NumPy `rng` in both backends.
 - everything is a pure function of arrays, so it can be `jax.jit`-ed (pass `num_heads`, `mode`,
   `kind` and the other Python flags as static arguments) and `jax.vmap`-ed.
 
