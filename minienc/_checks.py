@@ -33,8 +33,16 @@ __all__ = [
     "check_params",
     "check_no_params",
     "check_known_keys",
+    "check_keys",
+    "param_name",
     "sub_params",
+    "MHA_KEYS",
+    "ENCODER_LAYER_KEYS",
+    "all_or_none",
+    "mha_keys",
+    "encoder_keys",
     "check_qkv",
+    "check_batch",
     "check_cross_entropy_args",
 ]
 
@@ -153,15 +161,16 @@ def check_params(
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
-    missing = [k for k in shapes if k not in params]
+    prefix = getattr(params, "prefix", "")
+    missing = [prefix + k for k in shapes if k not in params]
     if missing:
         raise KeyError(
-            f"params of {layer} is missing {missing}; expected keys {sorted(shapes)}, "
-            f"got {sorted(params)}"
+            f"params of {layer} is missing {missing}; expected keys "
+            f"{sorted(prefix + k for k in shapes)}, got {sorted(prefix + k for k in params)}"
         )
     out = {}
     for key, shape in shapes.items():
-        name, w = f"params[{key!r}]", params[key]
+        name, w = param_name(params, key), params[key]
         jax_array = dtype is not None or _is_jax(w)
         w = as_float(name, w) if jax_array else check_float(name, w)
         if w.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, w.shape)):
@@ -195,9 +204,94 @@ def check_known_keys(params: Mapping[str, Any], known: Iterable[str], layer: str
         )
 
 
+def check_keys(
+    params: Mapping[str, Any], expected: Iterable[str], layer: str, nested: Iterable[str] = ()
+) -> None:
+    """Raise KeyError unless `params` has exactly the keys `expected`, as torch's
+    `load_state_dict(strict=True)`: every missing and every unexpected key is named (with the
+    prefix of the enclosing model, see `sub_params`). Keys under a prefix in `nested` belong to
+    a block that checks its own."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
+    expected, nested, prefix = list(expected), tuple(nested), getattr(params, "prefix", "")
+    missing = [prefix + k for k in expected if k not in params]
+    unexpected = sorted(
+        prefix + k for k in params if k not in expected and not k.startswith(nested)
+    )
+    if missing or unexpected:
+        problems = [f"is missing {missing}"] * bool(missing)
+        problems += [f"has unexpected keys {unexpected}"] * bool(unexpected)
+        raise KeyError(
+            f"params of {layer} {' and '.join(problems)}; expected exactly "
+            f"{sorted(prefix + k for k in expected)}"
+            + (f" and keys under {nested}" if nested else "")
+        )
+
+
+def param_name(params: Mapping[str, Any], key: str) -> str:
+    """How an error names a parameter: `params['encoder.layers.1.linear1.weight']`."""
+    return f"params[{getattr(params, 'prefix', '') + key!r}]"
+
+
+class Params(dict):
+    """The parameters of a block inside a model (`sub_params`): a dict that remembers its prefix
+    in the model, so that an error names the full key, "encoder.layers.1.linear1.bias"."""
+
+    prefix: str = ""
+
+
+def _flatten(p: Params) -> tuple[list, tuple]:
+    keys = sorted(p)
+    return [p[k] for k in keys], (p.prefix, tuple(keys))
+
+
+def _unflatten(aux: tuple, values: Iterable) -> Params:
+    prefix, keys = aux
+    out = Params(zip(keys, values))
+    out.prefix = prefix
+    return out
+
+
+_registered = False
+
+
 def sub_params(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """The entries of `params` under `prefix` ("self_attn."), with the prefix stripped."""
-    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+    global _registered
+    jax = sys.modules.get("jax")
+    if jax is not None and not _registered:  # JAX sees it as a dict (jit, grad, tree.map)
+        jax.tree_util.register_pytree_node(Params, _flatten, _unflatten)
+        _registered = True
+    out = Params((k[len(prefix) :], v) for k, v in params.items() if k.startswith(prefix))
+    out.prefix = getattr(params, "prefix", "") + prefix
+    return out
+
+
+MHA_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+ENCODER_LAYER_KEYS = tuple(f"self_attn.{k}" for k in MHA_KEYS) + tuple(
+    f"{block}.{k}" for block in ("linear1", "linear2", "norm1", "norm2") for k in ("weight", "bias")
+)
+
+
+def all_or_none(params: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """`keys` if `params` has any of them, else (): a group torch keeps or drops as a whole."""
+    return keys if any(k in params for k in keys) else ()
+
+
+def mha_keys(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys of `nn.MultiheadAttention`: all four, or with `bias=False` neither bias (torch
+    drops `in_proj_bias` and `out_proj.bias` together, so one bias alone is a missing key)."""
+    return ("in_proj_weight", "out_proj.weight") + all_or_none(
+        params, ("in_proj_bias", "out_proj.bias")
+    )
+
+
+def encoder_keys(params: Mapping[str, Any], num_layers: int) -> tuple[tuple, tuple]:
+    """The keys of `nn.TransformerEncoder` outside its layers (the final norm, kept or dropped
+    as a whole), and the prefixes of its layers, `layers.{i}.`, which check their own."""
+    return all_or_none(params, ("norm.weight", "norm.bias")), tuple(
+        f"layers.{i}." for i in range(num_layers)
+    )
 
 
 def check_qkv(q: Any, k: Any, v: Any) -> None:
@@ -219,6 +313,25 @@ def check_qkv(q: Any, k: Any, v: Any) -> None:
             raise TypeError(
                 f"q has dtype {q.dtype} but {name} has dtype {a.dtype}: they must match"
             )
+
+
+def check_batch(ids: Any, lengths: Any, backend: str = "numpy") -> tuple[Any, Any]:
+    """Check a batch of token ids (B, T) and its lengths (B,), 1 ≤ lengths[b] ≤ T (the values
+    when they are known). Returns both as arrays of the backend."""
+    to_int = as_int if backend == "jax" else check_int
+    ids = to_int("ids", ids)
+    check_ndim("ids", ids, 2, "(B, T)")
+    lengths = to_int("lengths", lengths)
+    if lengths.shape != ids.shape[:1]:
+        raise ValueError(
+            f"lengths has shape {lengths.shape} but ids of shape {ids.shape} needs {ids.shape[:1]}"
+        )
+    values = known_values(lengths)
+    if values is not None and values.size and (values.min() < 1 or values.max() > ids.shape[1]):
+        raise ValueError(
+            f"lengths must lie in [1, T = {ids.shape[1]}], got {values.min()} to {values.max()}"
+        )
+    return ids, lengths
 
 
 def check_cross_entropy_args(

@@ -28,11 +28,11 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import sub_params
+from minienc._checks import check_batch, check_keys, check_params, sub_params
 from minienc.jax import dropout as dropout_layer
 from minienc.jax import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.train.config import ClassifierConfig, TrainConfig
-from minienc.train.init import init_classifier
+from minienc.train.init import classifier_shapes, init_classifier
 from minienc.train.optim import adamw, clip
 
 __all__ = [
@@ -80,6 +80,7 @@ def forward(
     `training` applies dropout with masks drawn from the key `rng`; `config` and `training`
     are static under jit.
     """
+    ids, lengths = _check(params, ids, lengths, config)  # see the bottom of the file
     p = config.dropout if training else 0.0
     if p > 0 and rng is None:
         raise ValueError(f"training with dropout {p} needs rng, a key: jax.random.key(0)")
@@ -114,6 +115,19 @@ def forward(
     y = pooling.forward(h, mask, config.pool, params=pool_params)  # (B, D')
     y = dropout_layer.forward({}, y, p=p, training=training, rng=k_out)
     return linear.forward(sub_params(params, "head."), y)  # (B, C)
+
+
+def _check(
+    params: Mapping[str, Array], ids: object, lengths: object, config: ClassifierConfig
+) -> tuple[Array, Array]:
+    """ids and lengths, once they, the config and exactly the keys `init(config)` makes are
+    checked (the blocks check the dtypes)."""
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    shapes = classifier_shapes(config)
+    check_keys(params, shapes, f"the {config.encoder} classifier")
+    check_params(params, shapes, f"the {config.encoder} classifier")
+    return check_batch(ids, lengths, "jax")
 
 
 def predict(

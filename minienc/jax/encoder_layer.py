@@ -29,23 +29,13 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_float, check_known_keys, check_ndim, sub_params
+from minienc._checks import ENCODER_LAYER_KEYS, as_float, check_keys, check_ndim, sub_params
 from minienc.jax import activations, layernorm, linear, mha
 from minienc.jax import dropout as dropout_layer
 
 __all__ = ["ACTIVATIONS", "forward"]
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
-
-_PREFIXES = ("self_attn.", "linear1.", "linear2.", "norm1.", "norm2.")
-_REQUIRED = (
-    "self_attn.in_proj_weight",
-    "self_attn.out_proj.weight",
-    "linear1.weight",
-    "linear2.weight",
-    "norm1.weight",
-    "norm2.weight",
-)
 
 
 def forward(
@@ -83,13 +73,7 @@ def forward(
     check_ndim("x", x, 3, "(B, T, D)")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    check_known_keys(params, [k for k in params if k.startswith(_PREFIXES)], "encoder layer")
-    missing = [k for k in _REQUIRED if k not in params]
-    if missing:
-        raise KeyError(
-            f"params of encoder layer is missing {missing} (keys of nn.TransformerEncoderLayer), "
-            f"got {sorted(params)}"
-        )
+    check_keys(params, ENCODER_LAYER_KEYS, "encoder layer")  # nn.TransformerEncoderLayer's
     if not 0.0 <= dropout <= 1.0:
         raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
     p = dropout if training else 0.0

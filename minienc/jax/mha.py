@@ -25,12 +25,12 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import MHA_KEYS, as_float, check_keys, check_ndim, check_params, mha_keys
 from minienc.jax import attention
 
 __all__ = ["forward", "self_attention_forward"]
 
-_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+_KEYS = MHA_KEYS
 
 
 def _split_heads(x: Array, num_heads: int) -> Array:
@@ -55,11 +55,13 @@ def _check(
                 f"query has dtype {query.dtype} but {name} has dtype {a.dtype}: they must match"
             )
     D = query.shape[2]
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer) or num_heads < 1:
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer):
+        raise TypeError(f"num_heads must be a positive int (static under jit), got {num_heads!r}")
+    if num_heads < 1:
         raise ValueError(f"num_heads must be a positive int (static under jit), got {num_heads!r}")
     if D % num_heads:
         raise ValueError(f"num_heads = {num_heads} must divide the model width D = {D}")
-    check_known_keys(params, _KEYS, "multi-head attention")
+    check_keys(params, mha_keys(params), "multi-head attention")
     shapes = {"in_proj_weight": (3 * D, D), "out_proj.weight": (D, D)}
     shapes |= {k: (s,) for k, s in (("in_proj_bias", 3 * D), ("out_proj.bias", D)) if k in params}
     return check_params(params, shapes, "multi-head attention", query.dtype), int(num_heads)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import as_bool, as_float, check_keys, check_ndim, check_params
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]
@@ -78,11 +78,9 @@ def _check(
         raise ValueError(
             f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
         )
+    params = {} if params is None else params
+    check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode != "weighted_mean":
-        if params:
-            raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
         return h, mask, None
-    params = params or {}
-    check_known_keys(params, ("weight",), "weighted_mean pooling")
     shape = {"weight": (1, h.shape[2])}
     return h, mask, check_params(params, shape, "weighted_mean pooling", h.dtype)["weight"]

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float
+from minienc._checks import check_float, check_keys, encoder_keys
 from minienc.numpy import encoder_layer, layernorm
 
 __all__ = ["EncoderCache", "num_layers", "forward", "backward"]
@@ -42,9 +42,6 @@ def num_layers(params: Mapping[str, np.ndarray]) -> int:
             f"params of encoder must hold layers.0. ... layers.{{N-1}}. keys, "
             f"got layer indices {sorted(found)}"
         )
-    unknown = sorted(k for k in params if not _LAYER_KEY.match(k) and not k.startswith("norm."))
-    if unknown:
-        raise KeyError(f"params of encoder has unknown keys {unknown}")
     return len(found)
 
 
@@ -75,6 +72,8 @@ def forward(
     """
     x = check_float("x", x)
     n = num_layers(params)
+    norm_keys, layers = encoder_keys(params, n)
+    check_keys(params, norm_keys, "encoder", nested=layers)
     gen = np.random.default_rng(rng) if training and dropout > 0 else None
     caches = []
     for i in range(n):
@@ -92,7 +91,7 @@ def forward(
         )
         caches.append(c)
     norm_cache = None
-    if "norm.weight" in params or "norm.bias" in params:
+    if norm_keys:
         x, norm_cache = layernorm.forward(encoder_layer.sub_params(params, "norm."), x, eps)
     return x, EncoderCache(tuple(caches), norm_cache)
 

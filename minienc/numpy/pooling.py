@@ -24,7 +24,14 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_bool, check_float, check_ndim, check_params, check_same_shape
+from minienc._checks import (
+    check_bool,
+    check_float,
+    check_keys,
+    check_ndim,
+    check_params,
+    check_same_shape,
+)
 from minienc.numpy.softmax import backward as softmax_backward
 
 __all__ = ["MODES", "forward", "backward"]
@@ -125,8 +132,8 @@ def _check(
         raise ValueError(
             f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
         )
+    params = {} if params is None else params
+    check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode == "weighted_mean":
-        check_params(params or {}, {"weight": (1, h.shape[2])}, "weighted_mean pooling")
-    elif params:
-        raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
+        check_params(params, {"weight": (1, h.shape[2])}, "weighted_mean pooling")
     return h, mask

@@ -103,8 +103,8 @@ BAD_INPUTS = [
     ),
     (
         lambda: pooling.forward(H3, np.zeros((2, 3), bool), "mean", {"weight": np.ones((1, 4))}),
-        ValueError,
-        "mode 'mean' has no parameters",
+        KeyError,
+        r"mean pooling has unexpected keys \['weight'\]",
     ),
 ]
 

@@ -52,7 +52,7 @@ BAD = {
     "linear-unknown-key": (
         lambda: linear.forward({**LIN, "Bias": LIN["bias"]}, X),
         KeyError,
-        r"unknown keys \['Bias'\]",
+        r"unexpected keys \['Bias'\]",
     ),
     "linear-bias-shape": (
         lambda: linear.forward({**LIN, "bias": np.zeros(5)}, X),
