@@ -338,8 +338,11 @@ def check_cross_entropy_args(
     logits: Any, target: Any, reduction: str, label_smoothing: float
 ) -> None:
     """Check cross-entropy's logits (..., C) against target (...), and its two options."""
-    if logits.ndim == 0:
-        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(
+            f"logits must have at least one dimension (..., C) with C ≥ 1 classes, "
+            f"got shape {logits.shape}"
+        )
     if target.shape != logits.shape[:-1]:
         raise ValueError(
             f"target has shape {target.shape} but logits has shape {logits.shape}: target must "

@@ -115,6 +115,8 @@ def check_inputs(
     check_ndim("x", x, 3, "(B, T, I)")
     check_last_dim("x", x, stack.input_size, "weight_ih_l0")
     B, T, _ = x.shape
+    if T == 0:  # as torch: there is no last state to return
+        raise ValueError(f"x must have at least one step, got shape {x.shape} (B, T, I) with T = 0")
     shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
     states = []
     for s_name, s in states0.items():

@@ -127,6 +127,10 @@ def _check(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     h = check_float("h", h)
     check_ndim("h", h, 3, "(B, T, D)")
+    if h.shape[1] == 0:
+        raise ValueError(
+            f"h must have at least one position, got shape {h.shape} (B, T, D) with T = 0"
+        )
     mask = check_bool("mask", mask, "(B, T) with True = padding")
     if mask.shape != h.shape[:2]:
         raise ValueError(

@@ -260,7 +260,7 @@ BAD = {
     "ce-logits-scalar": (
         lambda: losses.forward({}, np.float64(1.0), np.int64(0)),
         ValueError,
-        r"logits must have at least one dimension \(\.\.\., C\), got shape \(\)",
+        r"logits must have at least one dimension \(\.\.\., C\) with C ≥ 1 classes, got shape \(\)",
     ),
     "ce-dloss-shape": (
         lambda: backward_with(losses, ({}, LOGITS, TARGET), np.ones(2)),
