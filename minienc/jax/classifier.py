@@ -8,7 +8,8 @@
 Same `ClassifierConfig`, same parameter keys, same initial values (`init` draws them in NumPy,
 `minienc.train.init`), same dropout sites. Where the NumPy twin calls each block's backward in
 reverse, `train_step` asks `jax.value_and_grad` for the gradients and optax for AdamW's
-direction, and `jax.jit` compiles the whole step once per batch shape (the data path pads
+direction, and `jax.jit` compiles the whole step once per batch shape (with value checks
+inside a `minienc.debug.checks()` block) (the data path pads
 lengths to a multiple of `PAD_TO`, so there are few shapes).
 
 The update is the NumPy one: clip the gradients to a global norm c as torch does (scale by
@@ -28,6 +29,7 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
+from minienc import debug
 from minienc._checks import check_batch, check_keys, check_params, sub_params
 from minienc.jax import dropout as dropout_layer
 from minienc.jax import embedding, encoder, linear, losses, lstm, pooling, positional
@@ -137,10 +139,10 @@ def predict(
     config: ClassifierConfig,
 ) -> Float[Array, "B C"]:
     """Logits (B, C) in evaluation mode (no dropout), compiled once per batch shape."""
-    return _predict(params, ids, lengths, config)
+    return _predict(params, ids, lengths, config=config)
 
 
-_predict = jax.jit(partial(forward, training=False), static_argnames="config")
+_predict = debug.jit(partial(forward, training=False), static_argnames=("config",))
 
 
 # ------------------------------------------------------------------------------------ training
@@ -198,4 +200,4 @@ def train_step(
     return _step(dict(params), opt_state, batch, lr, rng, config=config, settings=settings)
 
 
-_step = jax.jit(_step_fn, static_argnames=("config", "settings"))
+_step = debug.jit(_step_fn, static_argnames=("config", "settings"))

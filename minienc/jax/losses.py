@@ -72,7 +72,8 @@ def cross_entropy(
     valid = target != ignore_index
     safe = jnp.where(valid, target, 0)  # ignored positions look up class 0, then are masked out
     logp = log_softmax(logits)  # (..., C)
-    nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]  # (...)
+    nll = -logp[(*jnp.indices(safe.shape, sparse=True), safe)]  # (...): log p at the target
+
     smooth = -logp.sum(axis=-1)  # (...)
     eps = label_smoothing
     mixed = (1 - eps) * nll + (eps / C) * smooth if eps else nll  # not 0 · ∞ = nan when ε = 0

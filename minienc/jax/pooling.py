@@ -50,7 +50,7 @@ def forward(
         return h[:, 0] * real[:, :1]
     if mode == "last":
         last = T - 1 - jnp.argmax(real[:, ::-1], axis=1)  # (B,) the last real position per row
-        y = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]  # (B, 1, D) -> (B, D)
+        y = h[jnp.arange(h.shape[0]), last]  # (B, D)
         return y * has_any
     if mode == "mean":
         n = real.sum(axis=1, keepdims=True).astype(h.dtype)  # (B, 1)

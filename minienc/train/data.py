@@ -68,6 +68,23 @@ class TokenizedText:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def check(self, vocab_size: int, num_classes: int, name: str = "data") -> None:
+        """Raise ValueError unless every id lies in [0, vocab_size) and every label in
+        [0, num_classes). The data path checks here, where the values are known: inside
+        `jax.jit` an out-of-range id or label would be clamped or dropped without a word."""
+        for i, ids in enumerate(self.ids):
+            if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+                raise ValueError(
+                    f"{name}.ids[{i}] must lie in [0, vocab_size = {vocab_size}), got values "
+                    f"from {ids.min()} to {ids.max()}"
+                )
+        bad = (self.labels < 0) | (self.labels >= num_classes)
+        if bad.any():
+            raise ValueError(
+                f"{name}.labels must lie in [0, num_classes = {num_classes}), got "
+                f"{self.labels[bad][0]} at row {np.flatnonzero(bad)[0]}"
+            )
+
     @property
     def lengths(self) -> Int[np.ndarray, " N"]:
         """Tokens per text (an empty text counts as one `<pad>`, see `pad_batch`)."""
