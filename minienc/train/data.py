@@ -51,8 +51,12 @@ class TokenizedText:
         """Tokenize and look up every text (unknown words become `<unk>`), cut at `max_len`."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, got one str")
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a Vocab, got {type(vocab).__name__}")
         if len(texts) != len(labels):
             raise ValueError(f"there are {len(texts)} texts but {len(labels)} labels")
+        if len(labels) and not np.issubdtype(np.asarray(labels).dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
         ids = [np.array(vocab.encode(t)[:max_len], dtype=np.int64) for t in texts]
         return cls(ids, np.asarray(labels, dtype=np.int64), tuple(label_names))
 
