@@ -13,6 +13,7 @@ and `as_bool` the same checked input as a JAX array (for the JAX layers).
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,11 +28,14 @@ __all__ = [
     "as_int",
     "as_bool",
     "known_values",
+    "check_number",
     "check_ndim",
     "check_last_dim",
+    "check_mask",
     "check_same_shape",
     "check_params",
     "check_no_params",
+    "check_mapping",
     "check_known_keys",
     "check_keys",
     "param_name",
@@ -122,6 +126,16 @@ def known_values(x: Any) -> np.ndarray | None:
     return None if jax is not None and isinstance(x, jax.core.Tracer) else np.asarray(x)
 
 
+def check_number(name: str, value: object, low: float, high: float | None = None) -> None:
+    """Raise TypeError unless `value` is a real number, ValueError unless low ≤ value (≤ high)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if high is None and not value >= low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+
+
 def check_ndim(name: str, x: Any, ndim: int | Iterable[int], layout: str = "") -> None:
     """Raise ValueError unless `x.ndim` is `ndim` (or one of them). `layout` names the axes."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -136,6 +150,15 @@ def check_last_dim(name: str, x: Any, size: int, against: str) -> None:
     if x.ndim == 0 or x.shape[-1] != size:
         raise ValueError(
             f"{name} has shape {x.shape} but {against} expects a last dimension of {size}"
+        )
+
+
+def check_mask(mask: Any, x_name: str, x: Any) -> None:
+    """Raise ValueError unless a key_padding_mask (B, T) has the batch and length of `x`."""
+    if mask is not None and np.shape(mask) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"key_padding_mask must have shape (B, Tk) = {tuple(x.shape[:2])} for {x_name} of "
+            f"shape {x.shape}, got {np.shape(mask)}"
         )
 
 
@@ -192,6 +215,12 @@ def check_no_params(params: Mapping[str, Any], layer: str) -> None:
         raise TypeError(
             f"params of {layer} must be a dict (pass {{}}), got {type(params).__name__}"
         )
+
+
+def check_mapping(params: Any, layer: str) -> None:
+    """Raise TypeError unless `params` is a dict (a mapping of names to arrays)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
 
 
 def check_known_keys(params: Mapping[str, Any], known: Iterable[str], layer: str) -> None:
@@ -274,8 +303,9 @@ ENCODER_LAYER_KEYS = tuple(f"self_attn.{k}" for k in MHA_KEYS) + tuple(
 
 
 def all_or_none(params: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
-    """`keys` if `params` has any of them, else (): a group torch keeps or drops as a whole."""
-    return keys if any(k in params for k in keys) else ()
+    """`keys` if `params` has any of them, else (): a group torch keeps or drops as a whole.
+    (For a `params` that is not a dict, `keys`: `check_keys` then says what params is.)"""
+    return keys if not isinstance(params, Mapping) or any(k in params for k in keys) else ()
 
 
 def mha_keys(params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -329,7 +359,8 @@ def check_batch(ids: Any, lengths: Any, backend: str = "numpy") -> tuple[Any, An
     values = known_values(lengths)
     if values is not None and values.size and (values.min() < 1 or values.max() > ids.shape[1]):
         raise ValueError(
-            f"lengths must lie in [1, T = {ids.shape[1]}], got {values.min()} to {values.max()}"
+            f"lengths must lie in [1, T = {ids.shape[1]}] for ids of shape {ids.shape}, got "
+            f"{values.min()} to {values.max()}"
         )
     return ids, lengths
 
@@ -350,5 +381,4 @@ def check_cross_entropy_args(
         )
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    check_number("label_smoothing", label_smoothing, 0, 1)

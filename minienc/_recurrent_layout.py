@@ -123,8 +123,8 @@ def check_inputs(
         s = xp.zeros(shape, x.dtype) if s is None else to_float(s_name, s)
         if s.shape != shape:
             raise ValueError(
-                f"{s_name} must have shape {shape} (num_layers * num_directions, B, H), "
-                f"got {s.shape}"
+                f"{s_name} must have shape {shape} (num_layers * num_directions, B, H) for x of "
+                f"shape {x.shape}, got {s.shape}"
             )
         if jax and s.dtype != x.dtype:
             raise TypeError(

@@ -15,7 +15,7 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_keys, encoder_keys, sub_params
+from minienc._checks import check_keys, check_mapping, encoder_keys, sub_params
 from minienc.jax import encoder_layer, layernorm
 
 __all__ = ["num_layers", "forward"]
@@ -23,6 +23,7 @@ __all__ = ["num_layers", "forward"]
 
 def num_layers(params: Mapping[str, Array]) -> int:
     """L, the number of `layers.{i}.` groups in `params` (they must be numbered 0 .. L-1)."""
+    check_mapping(params, "encoder")
     found = {k.split(".")[1] for k in params if k.startswith("layers.") and k.count(".") >= 2}
     L = len(found)
     if found != {str(i) for i in range(L)}:

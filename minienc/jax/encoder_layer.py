@@ -29,7 +29,17 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import ENCODER_LAYER_KEYS, as_float, check_keys, check_ndim, sub_params
+from minienc._checks import (
+    ENCODER_LAYER_KEYS,
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_number,
+    param_name,
+    sub_params,
+)
 from minienc.jax import activations, layernorm, linear, mha
 from minienc.jax import dropout as dropout_layer
 
@@ -71,11 +81,13 @@ def forward(
     """
     x = as_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")
+    check_mask(key_padding_mask, "x", x)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     check_keys(params, ENCODER_LAYER_KEYS, "encoder layer")  # nn.TransformerEncoderLayer's
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+    w = params["norm1.weight"]
+    check_last_dim("x", x, w.shape[0], f"{param_name(params, 'norm1.weight')} of shape {w.shape}")
+    check_number("dropout", dropout, 0, 1)
     p = dropout if training else 0.0
     rngs = [None] * 4  # no dropout, or no key (the first dropout then asks for one)
     if p > 0 and rng is not None:  # a key per site: attention weights, after attention, FF x2

@@ -11,7 +11,14 @@ import jax
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_keys, check_last_dim, check_params, param_name
+from minienc._checks import (
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_number,
+    check_params,
+    param_name,
+)
 
 __all__ = ["forward"]
 
@@ -46,6 +53,5 @@ def _check(params: Mapping[str, Array], x: object, eps: float) -> tuple[Array, A
     D = p["weight"].shape[0]
     check_params(params, {"bias": (D,)}, "layernorm")
     check_last_dim("x", x, D, f"{param_name(params, 'weight')} of shape {(D,)}")
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_number("eps", eps, 0)
     return x, p["weight"], p["bias"]

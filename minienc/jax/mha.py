@@ -25,7 +25,15 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import MHA_KEYS, as_float, check_keys, check_ndim, check_params, mha_keys
+from minienc._checks import (
+    MHA_KEYS,
+    as_float,
+    check_keys,
+    check_mask,
+    check_ndim,
+    check_params,
+    mha_keys,
+)
 from minienc.jax import attention
 
 __all__ = ["forward", "self_attention_forward"]
@@ -123,6 +131,7 @@ def forward(
     """
     query, key, value = as_float("query", query), as_float("key", key), as_float("value", value)
     p, H = _check(params, query, key, value, num_heads)
+    check_mask(key_padding_mask, "key", key)
     w_q, w_k, w_v = jnp.split(p["in_proj_weight"], 3)  # (D, D) each
     q, k, v = query @ w_q.T, key @ w_k.T, value @ w_v.T  # (B, Tq, D), (B, Tk, D), (B, Tk, D)
     if "in_proj_bias" in p:

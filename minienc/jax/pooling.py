@@ -24,7 +24,15 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_bool, as_float, check_keys, check_ndim, check_params
+from minienc._checks import (
+    as_bool,
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_ndim,
+    check_params,
+    param_name,
+)
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]
@@ -86,5 +94,6 @@ def _check(
     check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode != "weighted_mean":
         return h, mask, None
-    shape = {"weight": (1, h.shape[2])}
-    return h, mask, check_params(params, shape, "weighted_mean pooling", h.dtype)["weight"]
+    w = check_params(params, {"weight": (1, None)}, "weighted_mean pooling", h.dtype)["weight"]
+    check_last_dim("h", h, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
+    return h, mask, w

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_params
+from minienc._checks import check_float, check_number, check_params
 
 __all__ = ["forward", "backward"]
 
@@ -49,8 +49,7 @@ def forward(
     """
     check_params(params, {}, "dropout")
     x = check_float("x", x)
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must lie in [0, 1], got {p}")
+    check_number("p", p, 0, 1)
     if not (rng is None or isinstance(rng, np.random.Generator)):
         if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
             raise TypeError(f"rng must be an int seed, a np.random.Generator or None, got {rng!r}")

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_keys, encoder_keys
+from minienc._checks import check_float, check_keys, check_mapping, encoder_keys
 from minienc.numpy import encoder_layer, layernorm
 
 __all__ = ["EncoderCache", "num_layers", "forward", "backward"]
@@ -36,6 +36,7 @@ class EncoderCache(NamedTuple):
 
 def num_layers(params: Mapping[str, np.ndarray]) -> int:
     """N, read from the `layers.{i}.` keys; raises KeyError unless they run 0..N-1."""
+    check_mapping(params, "encoder")
     found = {int(m.group(1)) for k in params if (m := _LAYER_KEY.match(k))}
     if not found or found != set(range(len(found))):
         raise KeyError(

@@ -30,7 +30,9 @@ from minienc._checks import (
     check_float,
     check_keys,
     check_last_dim,
+    check_mask,
     check_ndim,
+    check_number,
     check_params,
     param_name,
     sub_params,
@@ -128,14 +130,14 @@ def forward(
     """
     x = check_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")
+    check_mask(key_padding_mask, "x", x)
     check_keys(params, KEYS, "encoder layer")
     check_params(params, _SHAPES, "encoder layer")
     w_shape = params["norm1.weight"].shape
     check_last_dim("x", x, w_shape[0], f"{param_name(params, 'norm1.weight')} of shape {w_shape}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+    check_number("dropout", dropout, 0, 1)
     use_dropout = training and dropout > 0
     gen = np.random.default_rng(rng) if use_dropout else None
     p = dropout if use_dropout else 0.0

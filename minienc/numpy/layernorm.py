@@ -28,6 +28,7 @@ from minienc._checks import (
     check_float,
     check_keys,
     check_last_dim,
+    check_number,
     check_params,
     check_same_shape,
     param_name,
@@ -102,6 +103,5 @@ def _check(
                 f"x has dtype {x.dtype} but {param_name(params, key)} has dtype {p.dtype}: "
                 "they must match"
             )
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_number("eps", eps, 0)
     return x, w, b

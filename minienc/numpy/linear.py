@@ -19,7 +19,14 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_keys, check_last_dim, check_params, param_name
+from minienc._checks import (
+    all_or_none,
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_params,
+    param_name,
+)
 
 __all__ = ["forward", "backward"]
 
@@ -95,4 +102,4 @@ def _check(params: Mapping[str, np.ndarray], x: object) -> tuple[np.ndarray, np.
 
 def _keys(params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
     """The keys of `nn.Linear`: with a bias, or without (`bias=False`)."""
-    return _KEYS if "bias" in params else ("weight",)
+    return ("weight",) + all_or_none(params, ("bias",))

@@ -33,6 +33,7 @@ from minienc._checks import (
     check_float,
     check_keys,
     check_last_dim,
+    check_mask,
     check_ndim,
     check_params,
     mha_keys,
@@ -171,6 +172,7 @@ def forward(
     key = check_float("key", key)
     value = check_float("value", value)
     has_bias = _check(params, query, key, value, num_heads)
+    check_mask(key_padding_mask, "key", key)
     B, Tq, D = query.shape
     Tk = key.shape[1]
     H = int(num_heads)

@@ -28,9 +28,11 @@ from minienc._checks import (
     check_bool,
     check_float,
     check_keys,
+    check_last_dim,
     check_ndim,
     check_params,
     check_same_shape,
+    param_name,
 )
 from minienc.numpy.softmax import backward as softmax_backward
 
@@ -139,5 +141,6 @@ def _check(
     params = {} if params is None else params
     check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode == "weighted_mean":
-        check_params(params, {"weight": (1, h.shape[2])}, "weighted_mean pooling")
+        w = check_params(params, {"weight": (1, None)}, "weighted_mean pooling")["weight"]
+        check_last_dim("h", h, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
     return h, mask
