@@ -17,8 +17,9 @@ Pre-LN (`norm_first=True`):
 
 Keys: `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.weight`,
 `self_attn.out_proj.bias`, `linear1.weight` (F, D), `linear1.bias`, `linear2.weight` (D, F),
-`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`. The four dropouts
-draw their masks from four keys split from `rng`.
+`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`, exactly these
+(torch's `bias=False` layer, whose LayerNorms have no bias either, is not supported). The four
+dropouts draw their masks from four keys split from `rng`.
 """
 
 from __future__ import annotations

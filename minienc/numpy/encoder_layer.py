@@ -113,7 +113,8 @@ def forward(
         params: the keys of `nn.TransformerEncoderLayer` (`KEYS`): `self_attn.in_proj_weight`
             (3D, D), `self_attn.in_proj_bias` (3D,), `self_attn.out_proj.weight` (D, D),
             `self_attn.out_proj.bias` (D,), `linear1.weight` (F, D), `linear1.bias` (F,),
-            `linear2.weight` (D, F), `linear2.bias` (D,), `norm1.*`, `norm2.*` (D,).
+            `linear2.weight` (D, F), `linear2.bias` (D,), `norm1.*`, `norm2.*` (D,); exactly
+            these (torch's `bias=False` layer is not supported: a missing bias is a KeyError).
         x: input of shape (B, T, D).
         num_heads: H; D must be divisible by it.
         key_padding_mask: bool of shape (B, T), True where a token is padding.
