@@ -13,6 +13,7 @@ and `as_bool` the same checked input as a JAX array (for the JAX layers).
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,14 +28,25 @@ __all__ = [
     "as_int",
     "as_bool",
     "known_values",
+    "check_number",
     "check_ndim",
     "check_last_dim",
+    "check_mask",
     "check_same_shape",
     "check_params",
     "check_no_params",
+    "check_mapping",
     "check_known_keys",
+    "check_keys",
+    "param_name",
     "sub_params",
+    "MHA_KEYS",
+    "ENCODER_LAYER_KEYS",
+    "all_or_none",
+    "mha_keys",
+    "encoder_keys",
     "check_qkv",
+    "check_batch",
     "check_cross_entropy_args",
 ]
 
@@ -114,6 +126,16 @@ def known_values(x: Any) -> np.ndarray | None:
     return None if jax is not None and isinstance(x, jax.core.Tracer) else np.asarray(x)
 
 
+def check_number(name: str, value: object, low: float, high: float | None = None) -> None:
+    """Raise TypeError unless `value` is a real number, ValueError unless low ≤ value (≤ high)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if high is None and not value >= low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+
+
 def check_ndim(name: str, x: Any, ndim: int | Iterable[int], layout: str = "") -> None:
     """Raise ValueError unless `x.ndim` is `ndim` (or one of them). `layout` names the axes."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -128,6 +150,15 @@ def check_last_dim(name: str, x: Any, size: int, against: str) -> None:
     if x.ndim == 0 or x.shape[-1] != size:
         raise ValueError(
             f"{name} has shape {x.shape} but {against} expects a last dimension of {size}"
+        )
+
+
+def check_mask(mask: Any, x_name: str, x: Any) -> None:
+    """Raise ValueError unless a key_padding_mask (B, T) has the batch and length of `x`."""
+    if mask is not None and np.shape(mask) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"key_padding_mask must have shape (B, Tk) = {tuple(x.shape[:2])} for {x_name} of "
+            f"shape {x.shape}, got {np.shape(mask)}"
         )
 
 
@@ -153,15 +184,16 @@ def check_params(
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
-    missing = [k for k in shapes if k not in params]
+    prefix = getattr(params, "prefix", "")
+    missing = [prefix + k for k in shapes if k not in params]
     if missing:
         raise KeyError(
-            f"params of {layer} is missing {missing}; expected keys {sorted(shapes)}, "
-            f"got {sorted(params)}"
+            f"params of {layer} is missing {missing}; expected keys "
+            f"{sorted(prefix + k for k in shapes)}, got {sorted(prefix + k for k in params)}"
         )
     out = {}
     for key, shape in shapes.items():
-        name, w = f"params[{key!r}]", params[key]
+        name, w = param_name(params, key), params[key]
         jax_array = dtype is not None or _is_jax(w)
         w = as_float(name, w) if jax_array else check_float(name, w)
         if w.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, w.shape)):
@@ -185,6 +217,12 @@ def check_no_params(params: Mapping[str, Any], layer: str) -> None:
         )
 
 
+def check_mapping(params: Any, layer: str) -> None:
+    """Raise TypeError unless `params` is a dict (a mapping of names to arrays)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
+
+
 def check_known_keys(params: Mapping[str, Any], known: Iterable[str], layer: str) -> None:
     """Raise KeyError naming the keys of `params` that `layer` does not have."""
     known = set(known)
@@ -195,9 +233,95 @@ def check_known_keys(params: Mapping[str, Any], known: Iterable[str], layer: str
         )
 
 
+def check_keys(
+    params: Mapping[str, Any], expected: Iterable[str], layer: str, nested: Iterable[str] = ()
+) -> None:
+    """Raise KeyError unless `params` has exactly the keys `expected`, as torch's
+    `load_state_dict(strict=True)`: every missing and every unexpected key is named (with the
+    prefix of the enclosing model, see `sub_params`). Keys under a prefix in `nested` belong to
+    a block that checks its own."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params of {layer} must be a dict of arrays, got {type(params).__name__}")
+    expected, nested, prefix = list(expected), tuple(nested), getattr(params, "prefix", "")
+    missing = [prefix + k for k in expected if k not in params]
+    unexpected = sorted(
+        prefix + k for k in params if k not in expected and not k.startswith(nested)
+    )
+    if missing or unexpected:
+        problems = [f"is missing {missing}"] * bool(missing)
+        problems += [f"has unexpected keys {unexpected}"] * bool(unexpected)
+        raise KeyError(
+            f"params of {layer} {' and '.join(problems)}; expected exactly "
+            f"{sorted(prefix + k for k in expected)}"
+            + (f" and keys under {nested}" if nested else "")
+        )
+
+
+def param_name(params: Mapping[str, Any], key: str) -> str:
+    """How an error names a parameter: `params['encoder.layers.1.linear1.weight']`."""
+    return f"params[{getattr(params, 'prefix', '') + key!r}]"
+
+
+class Params(dict):
+    """The parameters of a block inside a model (`sub_params`): a dict that remembers its prefix
+    in the model, so that an error names the full key, "encoder.layers.1.linear1.bias"."""
+
+    prefix: str = ""
+
+
+def _flatten(p: Params) -> tuple[list, tuple]:
+    keys = sorted(p)
+    return [p[k] for k in keys], (p.prefix, tuple(keys))
+
+
+def _unflatten(aux: tuple, values: Iterable) -> Params:
+    prefix, keys = aux
+    out = Params(zip(keys, values))
+    out.prefix = prefix
+    return out
+
+
+_registered = False
+
+
 def sub_params(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """The entries of `params` under `prefix` ("self_attn."), with the prefix stripped."""
-    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+    global _registered
+    jax = sys.modules.get("jax")
+    if jax is not None and not _registered:  # JAX sees it as a dict (jit, grad, tree.map)
+        jax.tree_util.register_pytree_node(Params, _flatten, _unflatten)
+        _registered = True
+    out = Params((k[len(prefix) :], v) for k, v in params.items() if k.startswith(prefix))
+    out.prefix = getattr(params, "prefix", "") + prefix
+    return out
+
+
+MHA_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+ENCODER_LAYER_KEYS = tuple(f"self_attn.{k}" for k in MHA_KEYS) + tuple(
+    f"{block}.{k}" for block in ("linear1", "linear2", "norm1", "norm2") for k in ("weight", "bias")
+)
+
+
+def all_or_none(params: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """`keys` if `params` has any of them, else (): a group torch keeps or drops as a whole.
+    (For a `params` that is not a dict, `keys`: `check_keys` then says what params is.)"""
+    return keys if not isinstance(params, Mapping) or any(k in params for k in keys) else ()
+
+
+def mha_keys(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys of `nn.MultiheadAttention`: all four, or with `bias=False` neither bias (torch
+    drops `in_proj_bias` and `out_proj.bias` together, so one bias alone is a missing key)."""
+    return ("in_proj_weight", "out_proj.weight") + all_or_none(
+        params, ("in_proj_bias", "out_proj.bias")
+    )
+
+
+def encoder_keys(params: Mapping[str, Any], num_layers: int) -> tuple[tuple, tuple]:
+    """The keys of `nn.TransformerEncoder` outside its layers (the final norm, kept or dropped
+    as a whole), and the prefixes of its layers, `layers.{i}.`, which check their own."""
+    return all_or_none(params, ("norm.weight", "norm.bias")), tuple(
+        f"layers.{i}." for i in range(num_layers)
+    )
 
 
 def check_qkv(q: Any, k: Any, v: Any) -> None:
@@ -221,12 +345,35 @@ def check_qkv(q: Any, k: Any, v: Any) -> None:
             )
 
 
+def check_batch(ids: Any, lengths: Any, backend: str = "numpy") -> tuple[Any, Any]:
+    """Check a batch of token ids (B, T) and its lengths (B,), 1 ≤ lengths[b] ≤ T (the values
+    when they are known). Returns both as arrays of the backend."""
+    to_int = as_int if backend == "jax" else check_int
+    ids = to_int("ids", ids)
+    check_ndim("ids", ids, 2, "(B, T)")
+    lengths = to_int("lengths", lengths)
+    if lengths.shape != ids.shape[:1]:
+        raise ValueError(
+            f"lengths has shape {lengths.shape} but ids of shape {ids.shape} needs {ids.shape[:1]}"
+        )
+    values = known_values(lengths)
+    if values is not None and values.size and (values.min() < 1 or values.max() > ids.shape[1]):
+        raise ValueError(
+            f"lengths must lie in [1, T = {ids.shape[1]}] for ids of shape {ids.shape}, got "
+            f"{values.min()} to {values.max()}"
+        )
+    return ids, lengths
+
+
 def check_cross_entropy_args(
     logits: Any, target: Any, reduction: str, label_smoothing: float
 ) -> None:
     """Check cross-entropy's logits (..., C) against target (...), and its two options."""
-    if logits.ndim == 0:
-        raise ValueError("logits must have at least one dimension (..., C), got shape ()")
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(
+            f"logits must have at least one dimension (..., C) with C ≥ 1 classes, "
+            f"got shape {logits.shape}"
+        )
     if target.shape != logits.shape[:-1]:
         raise ValueError(
             f"target has shape {target.shape} but logits has shape {logits.shape}: target must "
@@ -234,5 +381,4 @@ def check_cross_entropy_args(
         )
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    check_number("label_smoothing", label_smoothing, 0, 1)

@@ -21,6 +21,7 @@ from minienc._checks import (
     as_int,
     check_float,
     check_int,
+    check_keys,
     check_last_dim,
     check_ndim,
     check_params,
@@ -65,27 +66,24 @@ def read_stack(
     With `dtype` (JAX) every parameter must have it. Returns the stack and the checked params.
     """
     check_params(params, {"weight_ih_l0": (None, None), "weight_hh_l0": (None, None)}, name)
-    H, I = params["weight_hh_l0"].shape[1], params["weight_ih_l0"].shape[1]
+    rows, H = params["weight_hh_l0"].shape  # (G·H, H): H from the rows when they divide by G,
+    H = rows // gates if rows % gates == 0 else H  # so a wrong W_hh is the one reported
+    I = params["weight_ih_l0"].shape[1]
     L = 1
     while f"weight_ih_l{L}" in params or f"weight_hh_l{L}" in params:
         L += 1
     dirs = 2 if any(k.endswith("_reverse") for k in params) else 1
-    bias = "bias_ih_l0" in params or "bias_hh_l0" in params
+    bias = any(k.startswith("bias_") for k in params)  # torch's bias=False drops every bias
     stack = Stack(L, dirs, I, H, bias)
     shapes: dict[str, tuple[int, ...]] = {}
     for layer in range(L):
         for d in range(dirs):
             w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
-            shapes[w_ih] = (gates * H, I if layer == 0 else dirs * H)
             shapes[w_hh] = (gates * H, H)
+            shapes[w_ih] = (gates * H, I if layer == 0 else dirs * H)
             if bias:
                 shapes[b_ih] = shapes[b_hh] = (gates * H,)
-    unexpected = sorted(set(params) - set(shapes))
-    if unexpected:
-        raise ValueError(
-            f"params of {name} has unexpected keys {unexpected}; for {L} layer(s), "
-            f"{dirs} direction(s), bias={bias} the keys are {sorted(shapes)}"
-        )
+    check_keys(params, shapes, f"{name} ({L} layer(s), {dirs} direction(s), bias={bias})")
     return stack, check_params(params, shapes, name, dtype)
 
 
@@ -117,14 +115,16 @@ def check_inputs(
     check_ndim("x", x, 3, "(B, T, I)")
     check_last_dim("x", x, stack.input_size, "weight_ih_l0")
     B, T, _ = x.shape
+    if T == 0:  # as torch: there is no last state to return
+        raise ValueError(f"x must have at least one step, got shape {x.shape} (B, T, I) with T = 0")
     shape = (stack.num_layers * stack.num_directions, B, stack.hidden_size)
     states = []
     for s_name, s in states0.items():
         s = xp.zeros(shape, x.dtype) if s is None else to_float(s_name, s)
         if s.shape != shape:
             raise ValueError(
-                f"{s_name} must have shape {shape} (num_layers * num_directions, B, H), "
-                f"got {s.shape}"
+                f"{s_name} must have shape {shape} (num_layers * num_directions, B, H) for x of "
+                f"shape {x.shape}, got {s.shape}"
             )
         if jax and s.dtype != x.dtype:
             raise TypeError(

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_bool, as_float, check_qkv
+from minienc._checks import as_bool, as_float, check_number, check_qkv
 from minienc.jax import dropout as dropout_layer
 from minienc.jax.softmax import softmax
 
@@ -57,8 +57,7 @@ def _weights(
     rng: Array | None,
 ) -> Float[Array, "B H Tq Tk"]:
     """P = softmax(q kᵀ / √Dh) over the visible keys (zero rows where none is), then dropout."""
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"dropout_p must lie in [0, 1], got {dropout_p}")
+    check_number("dropout_p", dropout_p, 0, 1)
     B, _, Tq, Dh = q.shape
     Tk = k.shape[2]
     allowed = _allowed(key_padding_mask, causal, B, Tq, Tk)

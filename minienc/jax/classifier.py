@@ -8,7 +8,8 @@
 Same `ClassifierConfig`, same parameter keys, same initial values (`init` draws them in NumPy,
 `minienc.train.init`), same dropout sites. Where the NumPy twin calls each block's backward in
 reverse, `train_step` asks `jax.value_and_grad` for the gradients and optax for AdamW's
-direction, and `jax.jit` compiles the whole step once per batch shape (the data path pads
+direction, and `jax.jit` compiles the whole step once per batch shape (with value checks
+inside a `minienc.debug.checks()` block) (the data path pads
 lengths to a multiple of `PAD_TO`, so there are few shapes).
 
 The update is the NumPy one: clip the gradients to a global norm c as torch does (scale by
@@ -28,11 +29,12 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import sub_params
+from minienc import debug
+from minienc._checks import check_batch, check_keys, check_params, sub_params
 from minienc.jax import dropout as dropout_layer
 from minienc.jax import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.train.config import ClassifierConfig, TrainConfig
-from minienc.train.init import init_classifier
+from minienc.train.init import classifier_shapes, init_classifier
 from minienc.train.optim import adamw, clip
 
 __all__ = [
@@ -80,6 +82,7 @@ def forward(
     `training` applies dropout with masks drawn from the key `rng`; `config` and `training`
     are static under jit.
     """
+    ids, lengths = _check(params, ids, lengths, config)  # see the bottom of the file
     p = config.dropout if training else 0.0
     if p > 0 and rng is None:
         raise ValueError(f"training with dropout {p} needs rng, a key: jax.random.key(0)")
@@ -116,6 +119,19 @@ def forward(
     return linear.forward(sub_params(params, "head."), y)  # (B, C)
 
 
+def _check(
+    params: Mapping[str, Array], ids: object, lengths: object, config: ClassifierConfig
+) -> tuple[Array, Array]:
+    """ids and lengths, once they, the config and exactly the keys `init(config)` makes are
+    checked (the blocks check the dtypes)."""
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    shapes = classifier_shapes(config)
+    check_keys(params, shapes, f"the {config.encoder} classifier")
+    check_params(params, shapes, f"the {config.encoder} classifier")
+    return check_batch(ids, lengths, "jax")
+
+
 def predict(
     params: Mapping[str, Array],
     ids: Int[Array, "B T"],
@@ -123,10 +139,10 @@ def predict(
     config: ClassifierConfig,
 ) -> Float[Array, "B C"]:
     """Logits (B, C) in evaluation mode (no dropout), compiled once per batch shape."""
-    return _predict(params, ids, lengths, config)
+    return _predict(params, ids, lengths, config=config)
 
 
-_predict = jax.jit(partial(forward, training=False), static_argnames="config")
+_predict = debug.jit(partial(forward, training=False), static_argnames=("config",))
 
 
 # ------------------------------------------------------------------------------------ training
@@ -184,4 +200,4 @@ def train_step(
     return _step(dict(params), opt_state, batch, lr, rng, config=config, settings=settings)
 
 
-_step = jax.jit(_step_fn, static_argnames=("config", "settings"))
+_step = debug.jit(_step_fn, static_argnames=("config", "settings"))

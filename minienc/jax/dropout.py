@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_no_params
+from minienc._checks import as_float, check_no_params, check_number
 
 __all__ = ["forward"]
 
@@ -42,8 +42,7 @@ def forward(
     """
     check_no_params(params, "dropout")
     x = as_float("x", x)
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must lie in [0, 1], got {p}")
+    check_number("p", p, 0, 1)
     if not training or p == 0:
         return x
     if p == 1:

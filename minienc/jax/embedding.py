@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import as_int, check_known_keys, check_params, known_values
+from minienc._checks import as_int, check_keys, check_params, known_values, param_name
 
 __all__ = ["forward"]
 
@@ -34,14 +34,14 @@ def forward(
     Returns:
         y of shape (B, T, D) (ids.shape + (D,)).
     """
-    check_known_keys(params, ("weight",), "embedding")
+    check_keys(params, ("weight",), "embedding")
     w = jnp.asarray(check_params(params, {"weight": (None, None)}, "embedding")["weight"])
     V = w.shape[0]
     ids = as_int("ids", ids)
     values = known_values(ids)
     if values is not None and values.size and (values.min() < 0 or values.max() >= V):
         raise ValueError(
-            f"ids must lie in [0, {V}) for params['weight'] of shape {w.shape}, "
+            f"ids must lie in [0, {V}) for {param_name(params, 'weight')} of shape {w.shape}, "
             f"got values from {values.min()} to {values.max()}"
         )
     if padding_idx is not None:
@@ -49,8 +49,8 @@ def forward(
             raise TypeError(f"padding_idx must be an int or None, got {padding_idx!r}")
         if not -V <= padding_idx < V:
             raise ValueError(
-                f"padding_idx must lie in [-{V}, {V}) for params['weight'] of shape {w.shape}, "
-                f"got {padding_idx}"
+                f"padding_idx must lie in [-{V}, {V}) for {param_name(params, 'weight')} of "
+                f"shape {w.shape}, got {padding_idx}"
             )
         w = w.at[padding_idx].set(jax.lax.stop_gradient(w[padding_idx]))
     return jnp.take(w, ids, axis=0)  # (V, D)[(...)] -> (..., D)

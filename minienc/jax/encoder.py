@@ -15,7 +15,7 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_known_keys, sub_params
+from minienc._checks import check_keys, check_mapping, encoder_keys, sub_params
 from minienc.jax import encoder_layer, layernorm
 
 __all__ = ["num_layers", "forward"]
@@ -23,6 +23,7 @@ __all__ = ["num_layers", "forward"]
 
 def num_layers(params: Mapping[str, Array]) -> int:
     """L, the number of `layers.{i}.` groups in `params` (they must be numbered 0 .. L-1)."""
+    check_mapping(params, "encoder")
     found = {k.split(".")[1] for k in params if k.startswith("layers.") and k.count(".") >= 2}
     L = len(found)
     if found != {str(i) for i in range(L)}:
@@ -55,10 +56,8 @@ def forward(
     `rng` is a JAX PRNG key split into one key per layer. Returns y of shape (B, T, D).
     """
     L = num_layers(params)
-    known = [k for k in params if k.startswith("layers.")]
-    if "norm.weight" in params or "norm.bias" in params:
-        known += ["norm.weight", "norm.bias"]
-    check_known_keys(params, known, "encoder")
+    norm_keys, layers = encoder_keys(params, L)
+    check_keys(params, norm_keys, "encoder", nested=layers)
     rngs = [None] * L  # no dropout, or no key (the first dropout then asks for one)
     if training and dropout > 0 and rng is not None:
         rngs = jax.random.split(rng, L)
@@ -75,6 +74,6 @@ def forward(
             training=training,
             rng=rngs[i],
         )
-    if "norm.weight" in known:
+    if norm_keys:
         x = layernorm.forward(sub_params(params, "norm."), x, eps)
     return x

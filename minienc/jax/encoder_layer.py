@@ -17,8 +17,9 @@ Pre-LN (`norm_first=True`):
 
 Keys: `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.weight`,
 `self_attn.out_proj.bias`, `linear1.weight` (F, D), `linear1.bias`, `linear2.weight` (D, F),
-`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`. The four dropouts
-draw their masks from four keys split from `rng`.
+`linear2.bias`, `norm1.weight`, `norm1.bias`, `norm2.weight`, `norm2.bias`, exactly these
+(torch's `bias=False` layer, whose LayerNorms have no bias either, is not supported). The four
+dropouts draw their masks from four keys split from `rng`.
 """
 
 from __future__ import annotations
@@ -29,23 +30,23 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_float, check_known_keys, check_ndim, sub_params
+from minienc._checks import (
+    ENCODER_LAYER_KEYS,
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_number,
+    param_name,
+    sub_params,
+)
 from minienc.jax import activations, layernorm, linear, mha
 from minienc.jax import dropout as dropout_layer
 
 __all__ = ["ACTIVATIONS", "forward"]
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
-
-_PREFIXES = ("self_attn.", "linear1.", "linear2.", "norm1.", "norm2.")
-_REQUIRED = (
-    "self_attn.in_proj_weight",
-    "self_attn.out_proj.weight",
-    "linear1.weight",
-    "linear2.weight",
-    "norm1.weight",
-    "norm2.weight",
-)
 
 
 def forward(
@@ -81,17 +82,13 @@ def forward(
     """
     x = as_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")
+    check_mask(key_padding_mask, "x", x)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    check_known_keys(params, [k for k in params if k.startswith(_PREFIXES)], "encoder layer")
-    missing = [k for k in _REQUIRED if k not in params]
-    if missing:
-        raise KeyError(
-            f"params of encoder layer is missing {missing} (keys of nn.TransformerEncoderLayer), "
-            f"got {sorted(params)}"
-        )
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+    check_keys(params, ENCODER_LAYER_KEYS, "encoder layer")  # nn.TransformerEncoderLayer's
+    w = params["norm1.weight"]
+    check_last_dim("x", x, w.shape[0], f"{param_name(params, 'norm1.weight')} of shape {w.shape}")
+    check_number("dropout", dropout, 0, 1)
     p = dropout if training else 0.0
     rngs = [None] * 4  # no dropout, or no key (the first dropout then asks for one)
     if p > 0 and rng is not None:  # a key per site: attention weights, after attention, FF x2

@@ -11,7 +11,14 @@ import jax
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_known_keys, check_last_dim, check_params
+from minienc._checks import (
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_number,
+    check_params,
+    param_name,
+)
 
 __all__ = ["forward"]
 
@@ -41,11 +48,10 @@ def _check(params: Mapping[str, Array], x: object, eps: float) -> tuple[Array, A
     x = as_float("x", x)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension (..., D), got shape ()")
-    check_known_keys(params, ("weight", "bias"), "layernorm")
+    check_keys(params, ("weight", "bias"), "layernorm")
     p = check_params(params, {"weight": (None,), "bias": (None,)}, "layernorm", x.dtype)
     D = p["weight"].shape[0]
     check_params(params, {"bias": (D,)}, "layernorm")
-    check_last_dim("x", x, D, f"params['weight'] of shape {(D,)}")
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_last_dim("x", x, D, f"{param_name(params, 'weight')} of shape {(D,)}")
+    check_number("eps", eps, 0)
     return x, p["weight"], p["bias"]

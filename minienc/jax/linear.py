@@ -10,11 +10,16 @@ from collections.abc import Mapping
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_known_keys, check_last_dim, check_params
+from minienc._checks import (
+    all_or_none,
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_params,
+    param_name,
+)
 
 __all__ = ["forward"]
-
-_KEYS = ("weight", "bias")
 
 
 def forward(params: Mapping[str, Array], x: Float[Array, "*B in"]) -> Float[Array, "*B out"]:
@@ -28,9 +33,9 @@ def forward(params: Mapping[str, Array], x: Float[Array, "*B in"]) -> Float[Arra
         y of shape (B, T, out) (the leading axes of x).
     """
     x = as_float("x", x)
-    check_known_keys(params, _KEYS, "linear")
+    check_keys(params, ("weight",) + all_or_none(params, ("bias",)), "linear")
     w = check_params(params, {"weight": (None, None)}, "linear", x.dtype)["weight"]
-    check_last_dim("x", x, w.shape[1], f"params['weight'] of shape {w.shape}")
+    check_last_dim("x", x, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
     y = x @ w.T  # (..., in) @ (in, out) -> (..., out)
     if "bias" in params:
         y = y + check_params(params, {"bias": (w.shape[0],)}, "linear", x.dtype)["bias"]

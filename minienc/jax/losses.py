@@ -7,6 +7,10 @@ For position n with logits z_n (C classes), target t_n and label smoothing ε:
 with v_n = [t_n ≠ ignore_index]. "none" returns l (the shape of target), "sum" Σ_n l_n, "mean"
 Σ_n l_n / Σ_n v_n. `jax.grad` gives ∂l_n/∂z_n = v_n (p_n - q_n), q_n the smoothed one-hot target.
 
+Infinite logits give torch's numbers: -∞ on a wrong class a finite loss (without smoothing the
+Σ_c log p_{n, c} term is not formed, so no 0 · ∞), -∞ on the target +∞, +∞ anywhere nan
+(tests/test_edges.py compares every case with torch, smoothing and ignore_index included).
+
 Difference from torch: when every target is ignored and reduction="mean", torch returns nan
 (0/0); here the loss is 0.0 and the gradient is zero (as the NumPy version).
 """
@@ -68,10 +72,12 @@ def cross_entropy(
     valid = target != ignore_index
     safe = jnp.where(valid, target, 0)  # ignored positions look up class 0, then are masked out
     logp = log_softmax(logits)  # (..., C)
-    nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]  # (...)
+    nll = -logp[(*jnp.indices(safe.shape, sparse=True), safe)]  # (...): log p at the target
+
     smooth = -logp.sum(axis=-1)  # (...)
     eps = label_smoothing
-    losses = jnp.where(valid, (1 - eps) * nll + (eps / C) * smooth, 0).astype(logits.dtype)
+    mixed = (1 - eps) * nll + (eps / C) * smooth if eps else nll  # not 0 · ∞ = nan when ε = 0
+    losses = jnp.where(valid, mixed, 0).astype(logits.dtype)
     if reduction == "none":
         return losses
     if reduction == "sum":

@@ -25,12 +25,20 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import (
+    MHA_KEYS,
+    as_float,
+    check_keys,
+    check_mask,
+    check_ndim,
+    check_params,
+    mha_keys,
+)
 from minienc.jax import attention
 
 __all__ = ["forward", "self_attention_forward"]
 
-_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+_KEYS = MHA_KEYS
 
 
 def _split_heads(x: Array, num_heads: int) -> Array:
@@ -55,11 +63,13 @@ def _check(
                 f"query has dtype {query.dtype} but {name} has dtype {a.dtype}: they must match"
             )
     D = query.shape[2]
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer) or num_heads < 1:
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer):
+        raise TypeError(f"num_heads must be a positive int (static under jit), got {num_heads!r}")
+    if num_heads < 1:
         raise ValueError(f"num_heads must be a positive int (static under jit), got {num_heads!r}")
     if D % num_heads:
         raise ValueError(f"num_heads = {num_heads} must divide the model width D = {D}")
-    check_known_keys(params, _KEYS, "multi-head attention")
+    check_keys(params, mha_keys(params), "multi-head attention")
     shapes = {"in_proj_weight": (3 * D, D), "out_proj.weight": (D, D)}
     shapes |= {k: (s,) for k, s in (("in_proj_bias", 3 * D), ("out_proj.bias", D)) if k in params}
     return check_params(params, shapes, "multi-head attention", query.dtype), int(num_heads)
@@ -121,6 +131,7 @@ def forward(
     """
     query, key, value = as_float("query", query), as_float("key", key), as_float("value", value)
     p, H = _check(params, query, key, value, num_heads)
+    check_mask(key_padding_mask, "key", key)
     w_q, w_k, w_v = jnp.split(p["in_proj_weight"], 3)  # (D, D) each
     q, k, v = query @ w_q.T, key @ w_k.T, value @ w_v.T  # (B, Tq, D), (B, Tk, D), (B, Tk, D)
     if "in_proj_bias" in p:

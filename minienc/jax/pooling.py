@@ -24,7 +24,15 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import as_bool, as_float, check_known_keys, check_ndim, check_params
+from minienc._checks import (
+    as_bool,
+    as_float,
+    check_keys,
+    check_last_dim,
+    check_ndim,
+    check_params,
+    param_name,
+)
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]
@@ -50,7 +58,7 @@ def forward(
         return h[:, 0] * real[:, :1]
     if mode == "last":
         last = T - 1 - jnp.argmax(real[:, ::-1], axis=1)  # (B,) the last real position per row
-        y = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]  # (B, 1, D) -> (B, D)
+        y = h[jnp.arange(h.shape[0]), last]  # (B, D)
         return y * has_any
     if mode == "mean":
         n = real.sum(axis=1, keepdims=True).astype(h.dtype)  # (B, 1)
@@ -73,16 +81,19 @@ def _check(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     h = as_float("h", h)
     check_ndim("h", h, 3, "(B, T, D)")
+    if h.shape[1] == 0:
+        raise ValueError(
+            f"h must have at least one position, got shape {h.shape} (B, T, D) with T = 0"
+        )
     mask = as_bool("mask", mask, "(B, T) with True = padding")
     if mask.shape != h.shape[:2]:
         raise ValueError(
             f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
         )
+    params = {} if params is None else params
+    check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode != "weighted_mean":
-        if params:
-            raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
         return h, mask, None
-    params = params or {}
-    check_known_keys(params, ("weight",), "weighted_mean pooling")
-    shape = {"weight": (1, h.shape[2])}
-    return h, mask, check_params(params, shape, "weighted_mean pooling", h.dtype)["weight"]
+    w = check_params(params, {"weight": (1, None)}, "weighted_mean pooling", h.dtype)["weight"]
+    check_last_dim("h", h, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
+    return h, mask, w

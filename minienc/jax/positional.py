@@ -21,7 +21,7 @@ from jaxtyping import Float
 
 from minienc._checks import (
     as_float,
-    check_known_keys,
+    check_keys,
     check_ndim,
     check_no_params,
     check_params,
@@ -70,7 +70,7 @@ def learned_forward(params: Mapping[str, Array], x: Float[Array, "B T D"]) -> Fl
     """
     x = as_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")
-    check_known_keys(params, ("weight",), "learned positional encoding")
+    check_keys(params, ("weight",), "learned positional encoding")
     w = check_params(params, {"weight": (None, None)}, "learned positional encoding", x.dtype)
     T_max, D = w["weight"].shape
     if x.shape[1] > T_max or x.shape[2] != D:

@@ -27,7 +27,7 @@ def _shifted(x: Array, axis: int) -> Array:
     x = as_float("x", x)
     if not -x.ndim <= axis < max(x.ndim, 1):
         raise ValueError(f"axis {axis} is out of range for x of shape {x.shape}")
-    return x - jax.lax.stop_gradient(x.max(axis=axis, keepdims=True))
+    return x - jax.lax.stop_gradient(x.max(axis=axis, keepdims=True, initial=-jnp.inf))
 
 
 def softmax(x: Float[Array, "..."], axis: int = -1) -> Float[Array, "..."]:

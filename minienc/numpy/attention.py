@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_bool, check_float, check_qkv
+from minienc._checks import check_bool, check_float, check_number, check_qkv
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import softmax as softmax_layer
 
@@ -99,8 +99,7 @@ def scaled_dot_product_attention(
     B, _, Tq, Dh = q.shape
     Tk = k.shape[2]
     allowed = _allowed(key_padding_mask, causal, B, Tq, Tk)
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"dropout_p must lie in [0, 1], got {dropout_p}")
+    check_number("dropout_p", dropout_p, 0, 1)
     scale = 1.0 / math.sqrt(Dh)
 
     scores = q @ k.swapaxes(-1, -2)  # (B, H, Tq, Dh) @ (B, H, Dh, Tk) -> (B, H, Tq, Tk)

@@ -32,12 +32,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_int, check_ndim, sub_params
+from minienc._checks import check_batch, check_keys, check_params, sub_params
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.numpy.optim import AdamW, clip_grad_norm
 from minienc.train.config import ClassifierConfig, TrainConfig, decay_mask
-from minienc.train.init import init_classifier
+from minienc.train.init import classifier_shapes, init_classifier
 
 __all__ = [
     "PAD_TO",
@@ -89,36 +89,13 @@ def padding_mask(lengths: Int[np.ndarray, " B"], T: int) -> np.ndarray:
     return np.arange(T)[None, :] >= lengths[:, None]  # (B, T)
 
 
-def _check_batch(ids: object, lengths: object) -> tuple[np.ndarray, np.ndarray]:
-    ids = check_int("ids", ids)
-    check_ndim("ids", ids, 2, "(B, T)")
-    lengths = check_int("lengths", lengths)
-    if lengths.shape != ids.shape[:1]:
-        raise ValueError(
-            f"lengths has shape {lengths.shape} but ids of shape {ids.shape} needs {ids.shape[:1]}"
-        )
-    if lengths.size and (lengths.min() < 1 or lengths.max() > ids.shape[1]):
-        raise ValueError(
-            f"lengths must lie in [1, T = {ids.shape[1]}], got {lengths.min()} to {lengths.max()}"
-        )
-    return ids, lengths
-
-
 def _check_params(params: Mapping[str, np.ndarray], config: ClassifierConfig) -> None:
-    want = {"embedding.weight", "head.weight", "head.bias"}
-    if config.encoder == "transformer" and config.pool == "cls":
-        want.add("cls_token")
-    if config.pool == "weighted_mean":
-        want.add("pool.weight")
-    missing = sorted(want - set(params))
-    if missing:
-        raise KeyError(f"params of the {config.encoder} classifier is missing {missing}")
-    V, E = params["embedding.weight"].shape
-    if (V, E) != (config.vocab_size, config.embed_dim):
-        raise ValueError(
-            f"params['embedding.weight'] has shape {(V, E)} but the config needs "
-            f"(vocab_size, embed_dim) = {(config.vocab_size, config.embed_dim)}"
-        )
+    """Exactly the keys and shapes `init(config)` makes (the blocks check their own dtypes)."""
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    shapes = classifier_shapes(config)
+    check_keys(params, shapes, f"the {config.encoder} classifier")
+    check_params(params, shapes, f"the {config.encoder} classifier")
 
 
 def forward(
@@ -143,7 +120,7 @@ def forward(
     Returns:
         logits of shape (B, C) in the params' dtype, and a `ClassifierCache`.
     """
-    ids, lengths = _check_batch(ids, lengths)
+    ids, lengths = check_batch(ids, lengths)
     _check_params(params, config)
     p = config.dropout if training else 0.0
     gen = np.random.default_rng(rng) if p > 0 else None

@@ -5,7 +5,9 @@ kept with probability 1 - p) and scale the kept ones by 1/(1 - p), so that E[y] 
 
     m = [u ≥ p],     y = x ⊙ m · s,     s = 1/(1 - p)
 
-In evaluation (`training=False`) and for p = 0, y = x. For p = 1 every entry is dropped: y = 0.
+In evaluation (`training=False`) and for p = 0, y = x. For p = 1 every entry is dropped: y = 0;
+as p → 1, s may overflow (float16: 1/(1 - 0.9999999) = inf), so a dropped entry is set to 0, never
+computed as 0 · s (which would be nan).
 The mask is `rng.random(x.shape) >= p` with `rng = np.random.default_rng(seed)`, so a seed fixes it.
 
 Backward. y is x times a constant, so dx = dy ⊙ m · s (dx = dy when y = x, and 0 when p = 1).
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_params
+from minienc._checks import check_float, check_number, check_params
 
 __all__ = ["forward", "backward"]
 
@@ -47,8 +49,7 @@ def forward(
     """
     check_params(params, {}, "dropout")
     x = check_float("x", x)
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must lie in [0, 1], got {p}")
+    check_number("p", p, 0, 1)
     if not (rng is None or isinstance(rng, np.random.Generator)):
         if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
             raise TypeError(f"rng must be an int seed, a np.random.Generator or None, got {rng!r}")
@@ -58,7 +59,7 @@ def forward(
         scaled_mask = np.zeros(x.shape, dtype=x.dtype)
     else:
         keep = np.random.default_rng(rng).random(x.shape) >= p
-        scaled_mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+        scaled_mask = np.where(keep, x.dtype.type(1 / (1 - p)), x.dtype.type(0))  # no 0 · ∞
     return x * scaled_mask, (scaled_mask, x.shape)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_float, check_int, check_params
+from minienc._checks import check_float, check_int, check_keys, check_params, param_name
 
 __all__ = ["forward", "backward"]
 
@@ -70,13 +70,14 @@ def _check(
     params: Mapping[str, np.ndarray], ids: object, padding_idx: int | None
 ) -> tuple[np.ndarray, np.ndarray, int | None]:
     """ids, the weight and padding_idx made non-negative, once all three are checked."""
+    check_keys(params, ("weight",), "embedding")
     check_params(params, {"weight": (None, None)}, "embedding")
     w = np.asarray(params["weight"])
     V = w.shape[0]
     ids = check_int("ids", ids)
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         raise ValueError(
-            f"ids must lie in [0, {V}) for params['weight'] of shape {w.shape}, "
+            f"ids must lie in [0, {V}) for {param_name(params, 'weight')} of shape {w.shape}, "
             f"got values from {ids.min()} to {ids.max()}"
         )
     if padding_idx is not None:
@@ -84,8 +85,8 @@ def _check(
             raise TypeError(f"padding_idx must be an int or None, got {padding_idx!r}")
         if not -V <= padding_idx < V:
             raise ValueError(
-                f"padding_idx must lie in [-{V}, {V}) for params['weight'] of shape {w.shape}, "
-                f"got {padding_idx}"
+                f"padding_idx must lie in [-{V}, {V}) for {param_name(params, 'weight')} of "
+                f"shape {w.shape}, got {padding_idx}"
             )
         padding_idx = int(padding_idx) % V
     return ids, w, padding_idx

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float
+from minienc._checks import check_float, check_keys, check_mapping, encoder_keys
 from minienc.numpy import encoder_layer, layernorm
 
 __all__ = ["EncoderCache", "num_layers", "forward", "backward"]
@@ -36,15 +36,13 @@ class EncoderCache(NamedTuple):
 
 def num_layers(params: Mapping[str, np.ndarray]) -> int:
     """N, read from the `layers.{i}.` keys; raises KeyError unless they run 0..N-1."""
+    check_mapping(params, "encoder")
     found = {int(m.group(1)) for k in params if (m := _LAYER_KEY.match(k))}
     if not found or found != set(range(len(found))):
         raise KeyError(
             f"params of encoder must hold layers.0. ... layers.{{N-1}}. keys, "
             f"got layer indices {sorted(found)}"
         )
-    unknown = sorted(k for k in params if not _LAYER_KEY.match(k) and not k.startswith("norm."))
-    if unknown:
-        raise KeyError(f"params of encoder has unknown keys {unknown}")
     return len(found)
 
 
@@ -75,6 +73,8 @@ def forward(
     """
     x = check_float("x", x)
     n = num_layers(params)
+    norm_keys, layers = encoder_keys(params, n)
+    check_keys(params, norm_keys, "encoder", nested=layers)
     gen = np.random.default_rng(rng) if training and dropout > 0 else None
     caches = []
     for i in range(n):
@@ -92,7 +92,7 @@ def forward(
         )
         caches.append(c)
     norm_cache = None
-    if "norm.weight" in params or "norm.bias" in params:
+    if norm_keys:
         x, norm_cache = layernorm.forward(encoder_layer.sub_params(params, "norm."), x, eps)
     return x, EncoderCache(tuple(caches), norm_cache)
 

@@ -25,7 +25,18 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_last_dim, check_ndim, check_params, sub_params
+from minienc._checks import (
+    ENCODER_LAYER_KEYS,
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_number,
+    check_params,
+    param_name,
+    sub_params,
+)
 from minienc.numpy import activations, layernorm, linear, mha
 from minienc.numpy import dropout as dropout_layer
 
@@ -33,20 +44,7 @@ __all__ = ["ACTIVATIONS", "KEYS", "EncoderLayerCache", "forward", "backward", "s
 
 ACTIVATIONS = ("relu", "gelu")
 
-KEYS = (
-    "self_attn.in_proj_weight",
-    "self_attn.in_proj_bias",
-    "self_attn.out_proj.weight",
-    "self_attn.out_proj.bias",
-    "linear1.weight",
-    "linear1.bias",
-    "linear2.weight",
-    "linear2.bias",
-    "norm1.weight",
-    "norm1.bias",
-    "norm2.weight",
-    "norm2.bias",
-)
+KEYS = ENCODER_LAYER_KEYS  # torch's names, with every bias
 
 # Ranks only: the blocks check the sizes against x.
 _SHAPES = {k: (None, None) if k.endswith("weight") and "norm" not in k else (None,) for k in KEYS}
@@ -115,7 +113,8 @@ def forward(
         params: the keys of `nn.TransformerEncoderLayer` (`KEYS`): `self_attn.in_proj_weight`
             (3D, D), `self_attn.in_proj_bias` (3D,), `self_attn.out_proj.weight` (D, D),
             `self_attn.out_proj.bias` (D,), `linear1.weight` (F, D), `linear1.bias` (F,),
-            `linear2.weight` (D, F), `linear2.bias` (D,), `norm1.*`, `norm2.*` (D,).
+            `linear2.weight` (D, F), `linear2.bias` (D,), `norm1.*`, `norm2.*` (D,); exactly
+            these (torch's `bias=False` layer is not supported: a missing bias is a KeyError).
         x: input of shape (B, T, D).
         num_heads: H; D must be divisible by it.
         key_padding_mask: bool of shape (B, T), True where a token is padding.
@@ -132,13 +131,14 @@ def forward(
     """
     x = check_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")
+    check_mask(key_padding_mask, "x", x)
+    check_keys(params, KEYS, "encoder layer")
     check_params(params, _SHAPES, "encoder layer")
     w_shape = params["norm1.weight"].shape
-    check_last_dim("x", x, w_shape[0], f"params['norm1.weight'] of shape {w_shape}")
+    check_last_dim("x", x, w_shape[0], f"{param_name(params, 'norm1.weight')} of shape {w_shape}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+    check_number("dropout", dropout, 0, 1)
     use_dropout = training and dropout > 0
     gen = np.random.default_rng(rng) if use_dropout else None
     p = dropout if use_dropout else 0.0

@@ -24,7 +24,15 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_last_dim, check_params, check_same_shape
+from minienc._checks import (
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_number,
+    check_params,
+    check_same_shape,
+    param_name,
+)
 
 __all__ = ["forward", "backward"]
 
@@ -83,16 +91,17 @@ def _check(
     params: Mapping[str, np.ndarray], x: object, eps: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x, the weight and the bias, once params, x and eps are checked."""
+    check_keys(params, ("weight", "bias"), "layernorm")
     check_params(params, {"weight": (None,), "bias": (None,)}, "layernorm")
     w, b = np.asarray(params["weight"]), np.asarray(params["bias"])
-    check_same_shape("params['bias']", b, "params['weight']", w)
+    check_same_shape(param_name(params, "bias"), b, param_name(params, "weight"), w)
     x = check_float("x", x)
-    check_last_dim("x", x, w.shape[0], f"params['weight'] of shape {w.shape}")
+    check_last_dim("x", x, w.shape[0], f"{param_name(params, 'weight')} of shape {w.shape}")
     for key, p in (("weight", w), ("bias", b)):
         if p.dtype != x.dtype:
             raise TypeError(
-                f"x has dtype {x.dtype} but params[{key!r}] has dtype {p.dtype}: they must match"
+                f"x has dtype {x.dtype} but {param_name(params, key)} has dtype {p.dtype}: "
+                "they must match"
             )
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_number("eps", eps, 0)
     return x, w, b

@@ -19,7 +19,14 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_last_dim, check_params
+from minienc._checks import (
+    all_or_none,
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_params,
+    param_name,
+)
 
 __all__ = ["forward", "backward"]
 
@@ -77,19 +84,22 @@ def backward(
 
 def _check(params: Mapping[str, np.ndarray], x: object) -> tuple[np.ndarray, np.ndarray]:
     """x and the weight, once the keys, shapes and dtypes of params and x are checked."""
+    check_keys(params, _keys(params), "linear")
     check_params(params, {"weight": (None, None)}, "linear")
-    unknown = sorted(set(params) - set(_KEYS))
-    if unknown:
-        raise KeyError(f"params of linear has unknown keys {unknown}; expected {list(_KEYS)}")
     w = np.asarray(params["weight"])
     if "bias" in params:
         check_params(params, {"bias": (w.shape[0],)}, "linear")
     x = check_float("x", x)
-    check_last_dim("x", x, w.shape[1], f"params['weight'] of shape {w.shape}")
+    check_last_dim("x", x, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
     for key in [k for k in _KEYS if k in params]:
         if np.asarray(params[key]).dtype != x.dtype:
             raise TypeError(
-                f"x has dtype {x.dtype} but params[{key!r}] has dtype "
+                f"x has dtype {x.dtype} but {param_name(params, key)} has dtype "
                 f"{np.asarray(params[key]).dtype}: they must match"
             )
     return x, w
+
+
+def _keys(params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """The keys of `nn.Linear`: with a bias, or without (`bias=False`)."""
+    return ("weight",) + all_or_none(params, ("bias",))

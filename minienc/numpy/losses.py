@@ -22,6 +22,10 @@ then multiplied by dloss ("sum"), dloss / Σ_n v_n ("mean") or dloss_n ("none").
 
 `cross_entropy(logits, target, ...)` is the loss alone, without the cache and params, as in JAX.
 
+Infinite logits give torch's numbers: -∞ on a wrong class a finite loss (without smoothing the
+Σ_c log p_{n, c} term is not formed, so no 0 · ∞), -∞ on the target +∞, +∞ anywhere nan
+(tests/test_edges.py compares every case with torch, smoothing and ignore_index included).
+
 Difference from torch: when every target is ignored and reduction="mean", torch returns nan
 (0/0); here the loss is 0.0 and the gradient is zero.
 """
@@ -88,7 +92,8 @@ def forward(
     nll = -np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]  # (...)
     smooth = -logp.sum(axis=-1)  # (...)
     eps = label_smoothing
-    losses = np.where(valid, (1 - eps) * nll + (eps / C) * smooth, 0).astype(logits.dtype)
+    mixed = (1 - eps) * nll + (eps / C) * smooth if eps else nll  # not 0 · ∞ = nan when ε = 0
+    losses = np.where(valid, mixed, 0).astype(logits.dtype)
     count = int(valid.sum())
     if reduction == "none":
         loss = losses

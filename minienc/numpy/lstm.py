@@ -185,7 +185,9 @@ def forward(
         outs = []
         for d in range(dirs):
             w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
-            xw = (inp.reshape(T * B, -1) @ w[w_ih].T).reshape(T, B, 4 * H)  # all steps at once
+            xw = (inp.reshape(T * B, inp.shape[2]) @ w[w_ih].T).reshape(
+                T, B, 4 * H
+            )  # all steps at once
             if stack.bias:
                 xw += w[b_ih] + w[b_hh]
             k = layer * dirs + d
@@ -229,7 +231,7 @@ def backward(
     for layer in reversed(range(stack.num_layers)):
         if mask is not None:
             dcur = dcur * mask
-        rows = cache.inputs[layer].reshape(T * B, -1)  # (T*B, D)
+        rows = cache.inputs[layer].reshape(T * B, cache.inputs[layer].shape[2])  # (T*B, D)
         drows = np.zeros_like(rows)
         for d in range(dirs):
             w_ih, w_hh, b_ih, b_hh = stack.keys(layer, d)
@@ -246,7 +248,9 @@ def backward(
                 grads[b_ih] = dz.sum(axis=0)
                 grads[b_hh] = grads[b_ih].copy()
             drows += dz @ w[w_ih]
-        dcur = drows.reshape(T, B, -1)  # (T, B, D): the gradient of the layer below's output
+        dcur = drows.reshape(
+            T, B, drows.shape[1]
+        )  # (T, B, D): the gradient of the layer below's output
     dx = np.ascontiguousarray(dcur.transpose(1, 0, 2))  # (B, T, I)
     grads = {k: grads[k] for k in w}
     return ((dx, dh0, dc0) if return_initial else dx), grads

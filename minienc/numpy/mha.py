@@ -29,7 +29,15 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_last_dim, check_ndim, check_params
+from minienc._checks import (
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_params,
+    mha_keys,
+)
 from minienc.numpy import attention, linear
 
 __all__ = [
@@ -89,9 +97,10 @@ def _check(
     """Validate the arguments; return whether the projections have biases."""
     for name, a in (("query", query), ("key", key), ("value", value)):
         check_ndim(name, a, 3, "(B, T, D)")
+    check_keys(params, mha_keys(params), "multi-head attention")
     check_params(params, {"in_proj_weight": (None, None)}, "multi-head attention")
     w_shape = params["in_proj_weight"].shape
-    check_last_dim("query", query, w_shape[1], f"params['in_proj_weight'] of shape {w_shape}")
+    check_last_dim("query", query, w_shape[1], f"the in_proj_weight of shape {w_shape}")
     D = query.shape[-1]
     for name, a in (("key", key), ("value", value)):
         if a.shape[-1] != D:
@@ -104,16 +113,22 @@ def _check(
                 f"query has shape {query.shape} but {name} has shape {a.shape}: "
                 "the batch sizes must match"
             )
+        if a.dtype != query.dtype:
+            raise TypeError(
+                f"query has dtype {query.dtype} but {name} has dtype {a.dtype}: they must match"
+            )
     if key.shape[1] != value.shape[1]:
         raise ValueError(
             f"key has shape {key.shape} but value has shape {value.shape}: the lengths must match"
         )
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer) or num_heads < 1:
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int | np.integer):
+        raise TypeError(f"num_heads must be a positive int, got {num_heads!r}")
+    if num_heads < 1:
         raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
     if D % num_heads:
         raise ValueError(f"D = {D} must be divisible by num_heads = {num_heads}")
     shapes = {"in_proj_weight": (3 * D, D), "out_proj.weight": (D, D)}
-    has_bias = "in_proj_bias" in params
+    has_bias = "in_proj_bias" in params  # with out_proj.bias: check_keys above
     if has_bias:
         shapes |= {"in_proj_bias": (3 * D,), "out_proj.bias": (D,)}
     check_params(params, shapes, "multi-head attention")
@@ -157,6 +172,7 @@ def forward(
     key = check_float("key", key)
     value = check_float("value", value)
     has_bias = _check(params, query, key, value, num_heads)
+    check_mask(key_padding_mask, "key", key)
     B, Tq, D = query.shape
     Tk = key.shape[1]
     H = int(num_heads)

@@ -24,7 +24,16 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_bool, check_float, check_ndim, check_params, check_same_shape
+from minienc._checks import (
+    check_bool,
+    check_float,
+    check_keys,
+    check_last_dim,
+    check_ndim,
+    check_params,
+    check_same_shape,
+    param_name,
+)
 from minienc.numpy.softmax import backward as softmax_backward
 
 __all__ = ["MODES", "forward", "backward"]
@@ -120,13 +129,18 @@ def _check(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     h = check_float("h", h)
     check_ndim("h", h, 3, "(B, T, D)")
+    if h.shape[1] == 0:
+        raise ValueError(
+            f"h must have at least one position, got shape {h.shape} (B, T, D) with T = 0"
+        )
     mask = check_bool("mask", mask, "(B, T) with True = padding")
     if mask.shape != h.shape[:2]:
         raise ValueError(
             f"mask has shape {mask.shape} but h of shape {h.shape} needs {h.shape[:2]}"
         )
+    params = {} if params is None else params
+    check_keys(params, ("weight",) if mode == "weighted_mean" else (), f"{mode} pooling")
     if mode == "weighted_mean":
-        check_params(params or {}, {"weight": (1, h.shape[2])}, "weighted_mean pooling")
-    elif params:
-        raise ValueError(f"mode {mode!r} has no parameters, got keys {sorted(params)}")
+        w = check_params(params, {"weight": (1, None)}, "weighted_mean pooling")["weight"]
+        check_last_dim("h", h, w.shape[1], f"{param_name(params, 'weight')} of shape {w.shape}")
     return h, mask

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_ndim, check_params
+from minienc._checks import check_float, check_keys, check_ndim, check_params
 from minienc.numpy import embedding
 
 __all__ = [
@@ -44,10 +44,10 @@ def sinusoidal(
     T: int, D: int, base: float = 10000.0, dtype: np.dtype | type = np.float64
 ) -> Float[np.ndarray, "T D"]:
     """The sinusoidal table PE of shape (T, D); D may be odd (the last sine has no cosine)."""
-    if T < 0 or D < 1:
-        raise ValueError(f"T must be >= 0 and D >= 1, got T = {T}, D = {D}")
+    if T < 0 or D < 0:
+        raise ValueError(f"T and D must be >= 0, got T = {T}, D = {D}")
     t = np.arange(T, dtype=np.float64)[:, None]  # (T, 1)
-    freq = np.exp(np.arange(0, D, 2) * (-math.log(base) / D))  # (ceil(D/2),) = base^{-2i/D}
+    freq = np.exp(np.arange(0, D, 2) * (-math.log(base) / max(D, 1)))  # (ceil(D/2),) = base^{-2i/D}
     angles = t * freq  # (T, ceil(D/2))
     pe = np.empty((T, D), dtype=np.float64)
     pe[:, 0::2] = np.sin(angles)
@@ -95,6 +95,7 @@ def learned_forward(
     Returns:
         y of shape (B, T, D), and the cache `(embedding cache, x.shape)`.
     """
+    check_keys(params, ("weight",), "learned positional encoding")
     check_params(params, {"weight": (None, None)}, "learned positional encoding")
     x = check_float("x", x)
     check_ndim("x", x, 3, "(B, T, D)")

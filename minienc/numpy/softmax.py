@@ -41,7 +41,7 @@ def _check_axis(x: np.ndarray, axis: int) -> int:
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
     """x minus its maximum along `axis`: every entry ≤ 0 and the maximum is exactly 0."""
-    return x - np.max(x, axis=axis, keepdims=True)
+    return x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis
 
 
 def softmax(x: Float[np.ndarray, "..."], axis: int = -1) -> Float[np.ndarray, "..."]:

@@ -51,8 +51,12 @@ class TokenizedText:
         """Tokenize and look up every text (unknown words become `<unk>`), cut at `max_len`."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, got one str")
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a Vocab, got {type(vocab).__name__}")
         if len(texts) != len(labels):
             raise ValueError(f"there are {len(texts)} texts but {len(labels)} labels")
+        if len(labels) and not np.issubdtype(np.asarray(labels).dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
         ids = [np.array(vocab.encode(t)[:max_len], dtype=np.int64) for t in texts]
         return cls(ids, np.asarray(labels, dtype=np.int64), tuple(label_names))
 
@@ -67,6 +71,23 @@ class TokenizedText:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def check(self, vocab_size: int, num_classes: int, name: str = "data") -> None:
+        """Raise ValueError unless every id lies in [0, vocab_size) and every label in
+        [0, num_classes). The data path checks here, where the values are known: inside
+        `jax.jit` an out-of-range id or label would be clamped or dropped without a word."""
+        for i, ids in enumerate(self.ids):
+            if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+                raise ValueError(
+                    f"{name}.ids[{i}] must lie in [0, vocab_size = {vocab_size}), got values "
+                    f"from {ids.min()} to {ids.max()}"
+                )
+        bad = (self.labels < 0) | (self.labels >= num_classes)
+        if bad.any():
+            raise ValueError(
+                f"{name}.labels must lie in [0, num_classes = {num_classes}), got "
+                f"{self.labels[bad][0]} at row {np.flatnonzero(bad)[0]}"
+            )
 
     @property
     def lengths(self) -> Int[np.ndarray, " N"]:

@@ -23,7 +23,7 @@ from jaxtyping import Float
 
 from minienc.train.config import ClassifierConfig
 
-__all__ = ["init_classifier"]
+__all__ = ["init_classifier", "classifier_shapes"]
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
@@ -70,6 +70,37 @@ def _encoder(rng: np.random.Generator, cfg: ClassifierConfig) -> dict:
     if cfg.norm_first:  # pre-LN leaves the residual stream unnormalised: one final LayerNorm
         params["encoder.norm.weight"], params["encoder.norm.bias"] = np.ones(D), np.zeros(D)
     return params
+
+
+def classifier_shapes(config: ClassifierConfig) -> dict[str, tuple[int, ...]]:
+    """Every key `init_classifier(config)` makes, with its shape: the exact set the classifiers'
+    forward accepts, as torch's `load_state_dict(strict=True)` would."""
+    V, E, D, C = config.vocab_size, config.embed_dim, config.pooled_dim, config.num_classes
+    shapes = {"embedding.weight": (V, E)}
+    if config.encoder == "lstm":
+        hidden, dirs = config.hidden_size, 2 if config.bidirectional else 1
+        for layer in range(config.num_layers):
+            n_in = E if layer == 0 else dirs * hidden
+            for sfx in [f"_l{layer}", f"_l{layer}_reverse"][:dirs]:
+                shapes |= {f"lstm.weight_ih{sfx}": (4 * hidden, n_in)}
+                shapes |= {f"lstm.weight_hh{sfx}": (4 * hidden, hidden)}
+                shapes |= {f"lstm.bias_ih{sfx}": (4 * hidden,), f"lstm.bias_hh{sfx}": (4 * hidden,)}
+    else:
+        if config.pool == "cls":
+            shapes["cls_token"] = (1, 1, E)
+        F, attn = config.ffn, {"in_proj_weight": (3 * E, E), "in_proj_bias": (3 * E,)}
+        attn |= {"out_proj.weight": (E, E), "out_proj.bias": (E,)}
+        layer = {f"self_attn.{k}": s for k, s in attn.items()}
+        layer |= {"linear1.weight": (F, E), "linear1.bias": (F,)}
+        layer |= {"linear2.weight": (E, F), "linear2.bias": (E,)}
+        layer |= {f"{n}.{k}": (E,) for n in ("norm1", "norm2") for k in ("weight", "bias")}
+        for i in range(config.num_layers):
+            shapes |= {f"encoder.layers.{i}.{k}": s for k, s in layer.items()}
+        if config.norm_first:
+            shapes |= {"encoder.norm.weight": (E,), "encoder.norm.bias": (E,)}
+    if config.pool == "weighted_mean":
+        shapes["pool.weight"] = (1, D)
+    return shapes | {"head.weight": (C, D), "head.bias": (C,)}
 
 
 def init_classifier(

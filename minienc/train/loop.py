@@ -111,11 +111,14 @@ def _check_backend(model: object) -> None:
         )
 
 
-def _check_data(name: str, data: object) -> None:
+def _check_data(name: str, data: object, config: ClassifierConfig) -> None:
     if not isinstance(data, TokenizedText):
         raise TypeError(f"{name} must be a TokenizedText, got {type(data).__name__}")
     if len(data) == 0:
         raise ValueError(f"{name} is empty")
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    data.check(config.vocab_size, config.num_classes, name)
 
 
 def _blas_limit(threads: int | None):
@@ -131,7 +134,7 @@ def evaluate(
 ) -> EvalResult:
     """Mean loss, accuracy, macro precision / recall / F1, confusion matrix and predictions."""
     _check_backend(model)
-    _check_data("data", data)
+    _check_data("data", data, config)
     preds = np.empty(len(data), dtype=np.int64)
     total = 0.0
     for idx in length_batches(data.lengths, batch_size):
@@ -178,8 +181,8 @@ def fit(
         progress: show a tqdm progress bar.
     """
     _check_backend(model)
-    _check_data("train", train)
-    _check_data("valid", valid)
+    _check_data("train", train, config)
+    _check_data("valid", valid, config)
     settings = TrainConfig() if settings is None else settings
     if not isinstance(settings, TrainConfig):
         raise TypeError(f"settings must be a TrainConfig, got {type(settings).__name__}")

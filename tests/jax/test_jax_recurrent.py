@@ -145,7 +145,7 @@ BAD_INPUTS = [
     (lambda: lstm.forward(P, X, lengths=np.array([4, 1])), ValueError, "lengths has shape"),
     (
         lambda: lstm.forward(P | {"weight_hr_l0": P["weight_hh_l0"]}, X),
-        ValueError,
+        KeyError,
         r"unexpected keys \['weight_hr_l0'\]",
     ),
     (
@@ -170,7 +170,7 @@ BAD_INPUTS = [
     (
         lambda: rnn.forward({"weight_ih_l0": np.ones((5, 7)), "weight_hh_l0": np.ones((4, 5))}, X),
         ValueError,
-        r"weight_hh_l0'\] of rnn must have shape \(5, 5\)",
+        r"weight_hh_l0'\] of rnn must have shape \(4, 4\)",
     ),
 ]
 

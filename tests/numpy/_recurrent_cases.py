@@ -231,7 +231,7 @@ def bad_input_cases(kind: str):
         (
             "unexpected-key",
             _set_param("weight_hr_l0", np.zeros((H, 2))),
-            ValueError,
+            KeyError,
             r"unexpected keys \['weight_hr_l0'\]",
         ),
         (

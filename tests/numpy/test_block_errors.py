@@ -52,7 +52,7 @@ BAD = {
     "linear-unknown-key": (
         lambda: linear.forward({**LIN, "Bias": LIN["bias"]}, X),
         KeyError,
-        r"unknown keys \['Bias'\]",
+        r"unexpected keys \['Bias'\]",
     ),
     "linear-bias-shape": (
         lambda: linear.forward({**LIN, "bias": np.zeros(5)}, X),
@@ -260,7 +260,7 @@ BAD = {
     "ce-logits-scalar": (
         lambda: losses.forward({}, np.float64(1.0), np.int64(0)),
         ValueError,
-        r"logits must have at least one dimension \(\.\.\., C\), got shape \(\)",
+        r"logits must have at least one dimension \(\.\.\., C\) with C ≥ 1 classes, got shape \(\)",
     ),
     "ce-dloss-shape": (
         lambda: backward_with(losses, ({}, LOGITS, TARGET), np.ones(2)),

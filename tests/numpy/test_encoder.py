@@ -256,7 +256,7 @@ def test_bad_inputs_raise_clear_errors():
     stack = {f"layers.{i}.{k}": v for i in (0, 2) for k, v in params.items()}
     with pytest.raises(KeyError, match=r"layer indices \[0, 2\]"):
         encoder.forward(stack, x, 3)
-    with pytest.raises(KeyError, match="unknown keys"):
+    with pytest.raises(KeyError, match=r"unexpected keys \['head.w'\]"):
         encoder.forward({f"layers.0.{k}": v for k, v in params.items()} | {"head.w": x}, x, 3)
 
 

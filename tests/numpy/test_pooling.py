@@ -91,7 +91,7 @@ def test_padding_content_does_not_matter_and_float32_matches():
         ({"h": np.zeros((4, 7, 5), dtype=int)}, TypeError, "h must be a floating-point"),
         ({"mode": "weighted_mean"}, KeyError, "missing"),
         ({"mode": "weighted_mean", "params": {"weight": np.zeros((5,))}}, ValueError, "weight"),
-        ({"params": {"weight": np.zeros((1, 5))}}, ValueError, "has no parameters"),
+        ({"params": {"weight": np.zeros((1, 5))}}, KeyError, r"unexpected keys \['weight'\]"),
     ],
 )
 def test_bad_input_is_named(kwargs, error, match):
