@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
-from tqdm.auto import tqdm
 
 from minienc._checks import as_int, check_ndim, check_params, check_same_shape, known_values
 from minienc.numpy import word2vec as _np
@@ -138,25 +137,13 @@ def train(
     """Train SGNS vectors, as `minienc.numpy.word2vec.train` (same pairs and noise for the same
     seed) with a jitted step. Returns params of shape (V, D) and the loss of every step."""
     counts = np.asarray(counts)
-    noise = noise_table(counts)
-    _np._check_ids("ids", np.asarray(ids), counts.size, 1)
-    rng = np.random.default_rng(seed)
+    ids = _np._check_ids("ids", np.asarray(ids), counts.size, 1)
     params = init(counts.size, dim, seed)
     losses: list[Array] = []
-    bar = tqdm(total=epochs, disable=not progress, desc="word2vec")
-    for epoch in range(epochs):
-        center, context = pairs(subsample(ids, counts, t, rng), window, rng)
-        order = rng.permutation(center.size)
-        steps = center.size // batch_size
-        if epoch == 0:
-            bar.reset(total=steps * epochs)
-        for b in range(steps):
-            idx = order[b * batch_size : (b + 1) * batch_size]  # (B,)
-            neg = sample_negatives(noise, (batch_size, negatives), rng)  # (B, K)
-            done = (epoch * steps + b) / (steps * epochs)
-            lr_now = jnp.float32(lr * max(1.0 - done, 1e-4))
-            params, loss = _sgd_step(params, center[idx], context[idx], neg, lr_now)
-            losses.append(loss)
-            bar.update()
-    bar.close()
+    for center, context, neg, done in _np._sgd_batches(
+        ids, counts, window, negatives, epochs, batch_size, t, seed, progress
+    ):
+        lr_now = jnp.float32(lr * max(1.0 - done, 1e-4))
+        params, loss = _sgd_step(params, center, context, neg, lr_now)
+        losses.append(loss)
     return params, np.asarray(jax.device_get(losses), dtype=np.float64)

@@ -216,10 +216,42 @@ def train(
     """
     counts = _check_counts(counts)
     ids = _check_ids("ids", ids, counts.size, 1)
-    rng = np.random.default_rng(seed)
     params = init(counts.size, dim, seed)
-    noise = noise_table(counts)
     losses: list[float] = []
+    for center, context, neg, done in _sgd_batches(
+        ids, counts, window, negatives, epochs, batch_size, t, seed, progress
+    ):
+        loss, cache = forward(params, center, context, neg)
+        _, grads = backward(float(batch_size), cache)  # gradient of the summed loss
+        step = lr * max(1.0 - done, 1e-4)
+        for k in params:
+            params[k] -= step * grads[k]
+        losses.append(loss)
+    return params, np.asarray(losses)
+
+
+def _check_params(params: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    p = check_params(params, {"in.weight": (None, None), "out.weight": (None, None)}, "word2vec")
+    check_same_shape("params['out.weight']", p["out.weight"], "params['in.weight']", p["in.weight"])
+    return p["in.weight"], p["out.weight"]
+
+
+def _sgd_batches(
+    ids: np.ndarray,
+    counts: np.ndarray,
+    window: int,
+    negatives: int,
+    epochs: int,
+    batch_size: int,
+    t: float,
+    seed: int,
+    progress: bool,
+):
+    """Yield (center (B,), context (B,), negatives (B, K), done) for every SGD step, `done` the
+    fraction of training before it. Both backends' `train` draw from here, so one seed gives
+    the same pairs and noise words in NumPy and JAX."""
+    rng = np.random.default_rng(seed)
+    noise = noise_table(counts)
     bar = tqdm(total=epochs, disable=not progress, desc="word2vec")
     for epoch in range(epochs):
         center, context = pairs(subsample(ids, counts, t, rng), window, rng)
@@ -230,20 +262,6 @@ def train(
         for b in range(steps):
             idx = order[b * batch_size : (b + 1) * batch_size]  # (B,)
             neg = sample_negatives(noise, (batch_size, negatives), rng)  # (B, K)
-            loss, cache = forward(params, center[idx], context[idx], neg)
-            _, grads = backward(float(batch_size), cache)  # gradient of the summed loss
-            done = (epoch * steps + b) / (steps * epochs)
-            step = lr * max(1.0 - done, 1e-4)
-            for k in params:
-                params[k] -= step * grads[k]
-            losses.append(loss)
+            yield center[idx], context[idx], neg, (epoch * steps + b) / (steps * epochs)
             bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
     bar.close()
-    return params, np.asarray(losses)
-
-
-def _check_params(params: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    p = check_params(params, {"in.weight": (None, None), "out.weight": (None, None)}, "word2vec")
-    check_same_shape("params['out.weight']", p["out.weight"], "params['in.weight']", p["in.weight"])
-    return p["in.weight"], p["out.weight"]
