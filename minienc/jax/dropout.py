@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_no_params, check_number
+from minienc._checks import as_float, check_number
+from minienc._params import check_no_params
 
 __all__ = ["forward"]
 

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import as_int, check_keys, check_params, known_values, param_name
+from minienc._checks import as_int, known_values
+from minienc._params import check_keys, check_params, param_name
 
 __all__ = ["forward"]
 

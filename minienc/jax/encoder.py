@@ -15,7 +15,7 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_keys, check_mapping, encoder_keys, sub_params
+from minienc._params import check_keys, check_mapping, encoder_keys, sub_params
 from minienc.jax import encoder_layer, layernorm
 
 __all__ = ["num_layers", "forward"]

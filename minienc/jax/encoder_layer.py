@@ -30,17 +30,8 @@ import jax
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    ENCODER_LAYER_KEYS,
-    as_float,
-    check_keys,
-    check_last_dim,
-    check_mask,
-    check_ndim,
-    check_number,
-    param_name,
-    sub_params,
-)
+from minienc._checks import as_float, check_last_dim, check_mask, check_ndim, check_number
+from minienc._params import ENCODER_LAYER_KEYS, check_keys, param_name, sub_params
 from minienc.jax import activations, layernorm, linear, mha
 from minienc.jax import dropout as dropout_layer
 

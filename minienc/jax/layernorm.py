@@ -11,14 +11,8 @@ import jax
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import (
-    as_float,
-    check_keys,
-    check_last_dim,
-    check_number,
-    check_params,
-    param_name,
-)
+from minienc._checks import as_float, check_last_dim, check_number
+from minienc._params import check_keys, check_params, param_name
 
 __all__ = ["forward"]
 

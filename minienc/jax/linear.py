@@ -10,14 +10,8 @@ from collections.abc import Mapping
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import (
-    all_or_none,
-    as_float,
-    check_keys,
-    check_last_dim,
-    check_params,
-    param_name,
-)
+from minienc._checks import as_float, check_last_dim
+from minienc._params import all_or_none, check_keys, check_params, param_name
 
 __all__ = ["forward"]
 

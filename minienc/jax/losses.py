@@ -24,14 +24,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import (
-    REDUCTIONS,
-    as_float,
-    as_int,
-    check_cross_entropy_args,
-    check_no_params,
-    known_values,
-)
+from minienc._checks import REDUCTIONS, as_float, as_int, check_cross_entropy_args, known_values
+from minienc._params import check_no_params
 from minienc.jax.softmax import log_softmax
 
 __all__ = ["REDUCTIONS", "cross_entropy", "forward"]

@@ -25,15 +25,8 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    MHA_KEYS,
-    as_float,
-    check_keys,
-    check_mask,
-    check_ndim,
-    check_params,
-    mha_keys,
-)
+from minienc._checks import as_float, check_mask, check_ndim
+from minienc._params import MHA_KEYS, check_keys, check_params, mha_keys
 from minienc.jax import attention
 
 __all__ = ["forward", "self_attention_forward"]

@@ -24,15 +24,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    as_bool,
-    as_float,
-    check_keys,
-    check_last_dim,
-    check_ndim,
-    check_params,
-    param_name,
-)
+from minienc._checks import as_bool, as_float, check_last_dim, check_ndim
+from minienc._params import check_keys, check_params, param_name
 from minienc.jax.softmax import softmax
 
 __all__ = ["MODES", "forward"]

@@ -19,13 +19,8 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import (
-    as_float,
-    check_keys,
-    check_ndim,
-    check_no_params,
-    check_params,
-)
+from minienc._checks import as_float, check_ndim
+from minienc._params import check_keys, check_no_params, check_params
 from minienc.jax import embedding
 from minienc.numpy import positional as np_positional
 

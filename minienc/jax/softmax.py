@@ -18,7 +18,8 @@ import jax.numpy as jnp
 from jax import Array
 from jaxtyping import Float
 
-from minienc._checks import as_float, check_no_params
+from minienc._checks import as_float
+from minienc._params import check_no_params
 
 __all__ = ["softmax", "log_softmax", "forward"]
 

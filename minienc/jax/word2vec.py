@@ -20,7 +20,8 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
-from minienc._checks import as_int, check_ndim, check_params, check_same_shape, known_values
+from minienc._checks import as_int, check_ndim, check_same_shape, known_values
+from minienc._params import check_params
 from minienc.numpy import word2vec as _np
 
 __all__ = [

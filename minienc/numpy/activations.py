@@ -30,7 +30,8 @@ import numpy as np
 from jaxtyping import Float
 from scipy.special import erf
 
-from minienc._checks import check_float, check_params, check_same_shape
+from minienc._checks import check_float, check_same_shape
+from minienc._params import check_params
 
 __all__ = ["KINDS", "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "forward", "backward"]
 

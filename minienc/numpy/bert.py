@@ -32,7 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_float, check_int, sub_params
+from minienc._checks import check_float, check_int
+from minienc._params import sub_params
 from minienc.bert_config import (
     LAYER_NAMES,
     QKV,

@@ -32,7 +32,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_batch, check_keys, check_params, sub_params
+from minienc._checks import check_batch
+from minienc._params import check_keys, check_params, sub_params
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.numpy.optim import AdamW, clip_grad_norm

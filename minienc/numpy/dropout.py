@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_number, check_params
+from minienc._checks import check_float, check_number
+from minienc._params import check_params
 
 __all__ = ["forward", "backward"]
 

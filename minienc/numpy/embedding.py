@@ -20,7 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import check_float, check_int, check_keys, check_params, param_name
+from minienc._checks import check_float, check_int
+from minienc._params import check_keys, check_params, param_name
 
 __all__ = ["forward", "backward"]
 

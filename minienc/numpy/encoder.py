@@ -19,7 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import check_float, check_keys, check_mapping, encoder_keys
+from minienc._checks import check_float
+from minienc._params import check_keys, check_mapping, encoder_keys
 from minienc.numpy import encoder_layer, layernorm
 
 __all__ = ["EncoderCache", "num_layers", "forward", "backward"]

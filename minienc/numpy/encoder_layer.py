@@ -25,18 +25,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    ENCODER_LAYER_KEYS,
-    check_float,
-    check_keys,
-    check_last_dim,
-    check_mask,
-    check_ndim,
-    check_number,
-    check_params,
-    param_name,
-    sub_params,
-)
+from minienc._checks import check_float, check_last_dim, check_mask, check_ndim, check_number
+from minienc._params import ENCODER_LAYER_KEYS, check_keys, check_params, param_name, sub_params
 from minienc.numpy import activations, layernorm, linear, mha
 from minienc.numpy import dropout as dropout_layer
 

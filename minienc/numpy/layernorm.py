@@ -24,15 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import (
-    check_float,
-    check_keys,
-    check_last_dim,
-    check_number,
-    check_params,
-    check_same_shape,
-    param_name,
-)
+from minienc._checks import check_float, check_last_dim, check_number, check_same_shape
+from minienc._params import check_keys, check_params, param_name
 
 __all__ = ["forward", "backward"]
 

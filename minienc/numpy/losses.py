@@ -38,13 +38,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, Int
 
-from minienc._checks import (
-    REDUCTIONS,
-    check_cross_entropy_args,
-    check_float,
-    check_int,
-    check_params,
-)
+from minienc._checks import REDUCTIONS, check_cross_entropy_args, check_float, check_int
+from minienc._params import check_params
 from minienc.numpy.softmax import log_softmax
 
 __all__ = ["REDUCTIONS", "cross_entropy", "forward", "backward"]

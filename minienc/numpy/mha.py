@@ -29,15 +29,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    check_float,
-    check_keys,
-    check_last_dim,
-    check_mask,
-    check_ndim,
-    check_params,
-    mha_keys,
-)
+from minienc._checks import check_float, check_last_dim, check_mask, check_ndim
+from minienc._params import check_keys, check_params, mha_keys
 from minienc.numpy import attention, linear
 
 __all__ = [

@@ -24,16 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Bool, Float
 
-from minienc._checks import (
-    check_bool,
-    check_float,
-    check_keys,
-    check_last_dim,
-    check_ndim,
-    check_params,
-    check_same_shape,
-    param_name,
-)
+from minienc._checks import check_bool, check_float, check_last_dim, check_ndim, check_same_shape
+from minienc._params import check_keys, check_params, param_name
 from minienc.numpy.softmax import backward as softmax_backward
 
 __all__ = ["MODES", "forward", "backward"]

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_keys, check_ndim, check_params
+from minienc._checks import check_float, check_ndim
+from minienc._params import check_keys, check_params
 from minienc.numpy import embedding
 
 __all__ = [

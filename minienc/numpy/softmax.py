@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from minienc._checks import check_float, check_params, check_same_shape
+from minienc._checks import check_float, check_same_shape
+from minienc._params import check_params
 
 __all__ = ["softmax", "log_softmax", "forward", "backward"]
 

@@ -34,7 +34,8 @@ import numpy as np
 from jaxtyping import Float, Int
 from tqdm.auto import tqdm
 
-from minienc._checks import check_int, check_ndim, check_params, check_same_shape
+from minienc._checks import check_int, check_ndim, check_same_shape
+from minienc._params import check_params
 
 __all__ = [
     "init",
