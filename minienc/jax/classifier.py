@@ -8,9 +8,9 @@
 Same `ClassifierConfig`, same parameter keys, same initial values (`init` draws them in NumPy,
 `minienc.train.init`), same dropout sites. Where the NumPy twin calls each block's backward in
 reverse, `train_step` asks `jax.value_and_grad` for the gradients and optax for AdamW's
-direction, and `jax.jit` compiles the whole step once per batch shape (with value checks
-inside a `minienc.debug.checks()` block) (the data path pads
-lengths to a multiple of `PAD_TO`, so there are few shapes).
+direction, and `jax.jit` compiles the whole step once per batch shape (the data path pads
+lengths to a multiple of `PAD_TO`, so there are few shapes; `minienc.debug.checks()` adds the
+value checks that jit cannot run).
 
 The update is the NumPy one: clip the gradients to a global norm c as torch does (scale by
 c / (‖g‖ + 10⁻⁶) when that is below 1), Adam's direction m̂ / (√v̂ + ε), plus λθ for the tensors
@@ -31,11 +31,11 @@ from jaxtyping import Float, Int
 
 from minienc import debug
 from minienc._checks import check_batch
-from minienc._params import check_keys, check_params, sub_params
+from minienc._params import sub_params
 from minienc.jax import dropout as dropout_layer
 from minienc.jax import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.train.config import ClassifierConfig, TrainConfig
-from minienc.train.init import classifier_shapes, init_classifier
+from minienc.train.init import check_classifier_params, init_classifier
 from minienc.train.optim import adamw, clip
 
 __all__ = [
@@ -83,7 +83,8 @@ def forward(
     `training` applies dropout with masks drawn from the key `rng`; `config` and `training`
     are static under jit.
     """
-    ids, lengths = _check(params, ids, lengths, config)  # see the bottom of the file
+    check_classifier_params(params, config)
+    ids, lengths = check_batch(ids, lengths, "jax")
     p = config.dropout if training else 0.0
     if p > 0 and rng is None:
         raise ValueError(f"training with dropout {p} needs rng, a key: jax.random.key(0)")
@@ -118,19 +119,6 @@ def forward(
     y = pooling.forward(h, mask, config.pool, params=pool_params)  # (B, D')
     y = dropout_layer.forward({}, y, p=p, training=training, rng=k_out)
     return linear.forward(sub_params(params, "head."), y)  # (B, C)
-
-
-def _check(
-    params: Mapping[str, Array], ids: object, lengths: object, config: ClassifierConfig
-) -> tuple[Array, Array]:
-    """ids and lengths, once they, the config and exactly the keys `init(config)` makes are
-    checked (the blocks check the dtypes)."""
-    if not isinstance(config, ClassifierConfig):
-        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
-    shapes = classifier_shapes(config)
-    check_keys(params, shapes, f"the {config.encoder} classifier")
-    check_params(params, shapes, f"the {config.encoder} classifier")
-    return check_batch(ids, lengths, "jax")
 
 
 def predict(

@@ -33,12 +33,12 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from minienc._checks import check_batch
-from minienc._params import check_keys, check_params, sub_params
+from minienc._params import sub_params
 from minienc.numpy import dropout as dropout_layer
 from minienc.numpy import embedding, encoder, linear, losses, lstm, pooling, positional
 from minienc.numpy.optim import AdamW, clip_grad_norm
 from minienc.train.config import ClassifierConfig, TrainConfig, decay_mask
-from minienc.train.init import classifier_shapes, init_classifier
+from minienc.train.init import check_classifier_params, init_classifier
 
 __all__ = [
     "PAD_TO",
@@ -90,15 +90,6 @@ def padding_mask(lengths: Int[np.ndarray, " B"], T: int) -> np.ndarray:
     return np.arange(T)[None, :] >= lengths[:, None]  # (B, T)
 
 
-def _check_params(params: Mapping[str, np.ndarray], config: ClassifierConfig) -> None:
-    """Exactly the keys and shapes `init(config)` makes (the blocks check their own dtypes)."""
-    if not isinstance(config, ClassifierConfig):
-        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
-    shapes = classifier_shapes(config)
-    check_keys(params, shapes, f"the {config.encoder} classifier")
-    check_params(params, shapes, f"the {config.encoder} classifier")
-
-
 def forward(
     params: Mapping[str, np.ndarray],
     ids: Int[np.ndarray, "B T"],
@@ -122,7 +113,7 @@ def forward(
         logits of shape (B, C) in the params' dtype, and a `ClassifierCache`.
     """
     ids, lengths = check_batch(ids, lengths)
-    _check_params(params, config)
+    check_classifier_params(params, config)
     p = config.dropout if training else 0.0
     gen = np.random.default_rng(rng) if p > 0 else None
     mask = padding_mask(lengths, ids.shape[1])  # (B, T)

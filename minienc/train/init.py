@@ -21,9 +21,10 @@ import math
 import numpy as np
 from jaxtyping import Float
 
+from minienc._params import check_keys, check_params
 from minienc.train.config import ClassifierConfig
 
-__all__ = ["init_classifier", "classifier_shapes"]
+__all__ = ["init_classifier", "classifier_shapes", "check_classifier_params"]
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
@@ -144,3 +145,13 @@ def init_classifier(
         params["pool.weight"] = _uniform(rng, (1, D), 1 / math.sqrt(D))
     params |= _linear(rng, config.pooled_dim, config.num_classes, "head.")
     return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def check_classifier_params(params: object, config: object) -> None:
+    """Both classifiers' check: `config` is a ClassifierConfig and `params` has exactly the keys
+    and shapes of `classifier_shapes(config)` (the blocks check the dtypes)."""
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    shapes = classifier_shapes(config)
+    check_keys(params, shapes, f"the {config.encoder} classifier")
+    check_params(params, shapes, f"the {config.encoder} classifier")
